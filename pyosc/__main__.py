@@ -1,0 +1,3 @@
+from pyosc.cli import main
+import sys
+sys.exit(main())

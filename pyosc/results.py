@@ -1,0 +1,70 @@
+"""Training histories as ``xarray.Dataset``: NetCDF writing (atomic) and reading.
+
+NetCDF attributes hold only numbers, strings and 1-D arrays, so :func:`write_netcdf` stores the full
+run configuration (``attrs["config"]``, a dict) as a JSON string and :func:`read_netcdf` restores it.
+Files are written to a temporary name in the same folder and renamed, so a killed writer never
+leaves a half-written file under the final name.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+
+def provenance() -> dict[str, str]:
+    """Versions of pyosc and its numerical stack, for ``Dataset.attrs``."""
+    import jax
+    import scipy
+
+    import pyosc
+
+    return {"pyosc_version": pyosc.__version__, "jax_version": jax.__version__, "numpy_version": np.__version__,
+            "scipy_version": scipy.__version__, "xarray_version": xr.__version__,
+            "python_version": platform.python_version()}
+
+
+def _netcdf_attr(value):
+    if isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if value is None:
+        return "none"
+    if isinstance(value, (dict, list, tuple)) and not (
+            isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) for v in value)):
+        return json.dumps(value, default=str)
+    return value
+
+
+def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` to ``path`` atomically; dict/None/bool attributes are encoded for NetCDF."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = ds.copy()
+    out.attrs = {k: _netcdf_attr(v) for k, v in ds.attrs.items()}
+    if "config" in ds.attrs:
+        out.attrs["config"] = json.dumps(ds.attrs["config"], default=str)
+    for name in out.variables:
+        out[name].attrs = {k: _netcdf_attr(v) for k, v in out[name].attrs.items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        out.to_netcdf(tmp, engine="netcdf4")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
+    """Read a file written by :func:`write_netcdf` into memory, decoding ``attrs["config"]``."""
+    with xr.open_dataset(path, engine="netcdf4") as f:
+        ds = f.load()
+    if isinstance(ds.attrs.get("config"), str):
+        ds.attrs["config"] = json.loads(ds.attrs["config"])
+    return ds

@@ -1,0 +1,344 @@
+"""Gradient training of layered linear scattering classifiers (Wanjura & Marquardt, arXiv 2308.16181).
+
+The outputs are ``y_l = Re(exp(-i phi) S_{r_l c_l})`` on the last layer (default: ``Im S_ll``); the prediction is
+``argmax_l y_l``. Costs: softmax cross-entropy on the scaled outputs ``beta * y`` (the authors' choice, beta = 8)
+or the squared error to one-hot targets. Gradients are Green's-function products (see
+:mod:`pyosc.models.scattering`), obtained from the layered recursion in :mod:`pyosc.scattering_solvers`.
+Optimisers: plain mini-batch SGD (the paper's) and Adam, with optional per-parameter learning-rate factors.
+Training is resumable from an ``.npz`` checkpoint; the history is an ``xarray.Dataset``.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from pyosc.errors import InvalidInputError, as_real_array, check_positive
+from pyosc.models.scattering import (
+    LayeredNetwork,
+    Readout,
+    coupling_gradient_block,
+    detuning_gradient,
+    output_weights,
+    quadrature,
+    s_elements,
+)
+from pyosc.results import provenance
+from pyosc.scattering_solvers import layered_green_columns
+
+LOSSES = ("cross-entropy", "mse")
+
+
+# --- costs ----------------------------------------------------------------------------------------
+
+def softmax_cross_entropy(y: np.ndarray, labels: np.ndarray, beta: float = 8.0) -> tuple[float, np.ndarray]:
+    """Mean of ``-log softmax(beta y)_label`` over the batch, and its derivative dC/dy (B, L)."""
+    z = beta * y
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    b = y.shape[0]
+    onehot = np.eye(y.shape[1])[labels]
+    return float(-np.mean(logp[np.arange(b), labels])), beta * (np.exp(logp) - onehot) / b
+
+
+def squared_error(y: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean over the batch of ``sum_l (y_l - t_l)^2`` with one-hot targets t, and dC/dy (B, L)."""
+    t = np.eye(y.shape[1])[labels]
+    return float(np.mean(np.sum((y - t) ** 2, axis=1))), 2.0 * (y - t) / y.shape[0]
+
+
+def cost(y: np.ndarray, labels: np.ndarray, loss: str = "cross-entropy", beta: float = 8.0):
+    """Dispatch to :func:`softmax_cross_entropy` or :func:`squared_error`."""
+    if loss == "cross-entropy":
+        return softmax_cross_entropy(y, labels, beta)
+    if loss == "mse":
+        return squared_error(y, labels)
+    raise InvalidInputError(f"loss must be one of {LOSSES}, got {loss!r}")
+
+
+# --- forward pass and gradient ---------------------------------------------------------------------
+
+def _readout_for(network: LayeredNetwork, readout: Readout | None) -> Readout:
+    n_out = network.sizes[-1]
+    readout = Readout.diagonal(np.arange(n_out)) if readout is None else readout
+    readout.check_sites(n_out, "last-layer modes")
+    return readout
+
+
+def _outputs_from_top(network: LayeredNetwork, top: np.ndarray, readout: Readout) -> np.ndarray:
+    k = network.kappa_ext[-1]
+    g = top[:, readout.rows, readout.cols]
+    return quadrature(s_elements(g, k[readout.rows], k[readout.cols], readout.rows == readout.cols), readout.phase)
+
+
+def layered_outputs(network: LayeredNetwork, x_rep, readout: Readout | None = None, *, omega: float = 0.0,
+                    batch_size: int = 500) -> np.ndarray:
+    """Outputs y (B, L) for inputs ``x_rep`` (B, N_0), evaluated in chunks of ``batch_size`` samples."""
+    readout = _readout_for(network, readout)
+    x = as_real_array("x_rep", x_rep, shape=(None, network.sizes[0]))
+    out = [_outputs_from_top(network, layered_green_columns(network, x[i:i + batch_size], omega=omega,
+                                                              all_layers=False)[0], readout)
+           for i in range(0, x.shape[0], batch_size)]
+    return np.concatenate(out) if out else np.empty((0, readout.n_outputs))
+
+
+def layered_loss_and_gradient(network: LayeredNetwork, x_rep, labels, readout: Readout | None = None, *,
+                              loss: str = "cross-entropy", beta: float = 8.0, omega: float = 0.0
+                              ) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
+    """Batch-mean cost, outputs y (B, L) and dC/dparameter for every entry of ``network.parameters()``.
+
+    ``dC/dDelta_(n,p) = Re sum_l w_l X_n[p, r_l] X_n[p, c_l]`` and
+    ``dC/dJ_n[p, q] = Re sum_l w_l (X_n[p, r_l] X_{n+1}[q, c_l] + X_{n+1}[q, r_l] X_n[p, c_l])``,
+    with ``w_l = dC/dy_l exp(-i phi) i sqrt(kappa_r kappa_c)`` and X_n the last-layer columns of G.
+    """
+    readout = _readout_for(network, readout)
+    labels = np.asarray(labels)
+    x = as_real_array("x_rep", x_rep, shape=(None, network.sizes[0]))
+    if labels.shape != (x.shape[0],):
+        raise InvalidInputError(f"labels must have shape ({x.shape[0]},) to match x_rep, got {labels.shape}")
+    if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0 or labels.max() >= readout.n_outputs):
+        raise InvalidInputError(f"labels must be integers in 0..{readout.n_outputs - 1}")
+    xs = layered_green_columns(network, x, omega=omega)
+    y = _outputs_from_top(network, xs[-1], readout)
+    c, dy = cost(y, labels, loss, beta)
+    k = network.kappa_ext[-1]
+    w = output_weights(dy, readout, k[readout.rows], k[readout.cols])
+    diag = bool(np.array_equal(readout.rows, readout.cols))
+    grads = {}
+    for n, xn in enumerate(xs):
+        grads[f"detuning_{n}"] = detuning_gradient(w, xn[:, :, readout.rows], xn[:, :, readout.cols]).sum(axis=0)
+    for n in range(network.n_layers - 1):
+        a, b = xs[n], xs[n + 1]
+        grads[f"coupling_{n}"] = coupling_gradient_block(w, a[:, :, readout.rows], a[:, :, readout.cols],
+                                                         b[:, :, readout.rows], b[:, :, readout.cols], diag)
+    return c, y, grads
+
+
+# --- initialisation ------------------------------------------------------------------------------
+
+def paper_initialisation(sizes, rng: np.random.Generator, *, kappa: float = 0.5, offset: float = 4.0,
+                         coupling: float = 1.0, coupling_spread: float = 0.1, detuning_spread: float = 1e-3
+                         ) -> LayeredNetwork:
+    """The authors' initialisation (code units): layer-0 offsets alternate ``+offset, -offset, ...`` (the two
+    replicas of a pixel get opposite signs), other detunings ``-detuning_spread * U(0, 1)`` (resonant with small
+    disorder), couplings ``coupling + coupling_spread * U(0, 1)`` (all positive), every decay ``kappa``, no loss."""
+    sizes = [int(s) for s in sizes]
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise InvalidInputError(f"sizes must list at least two positive layer sizes, got {sizes}")
+    kappa = check_positive("kappa", kappa)
+    dets = [offset * np.where(np.arange(sizes[0]) % 2 == 0, 1.0, -1.0)]
+    dets += [-detuning_spread * rng.random(s) for s in sizes[1:]]
+    js = [coupling + coupling_spread * rng.random((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    return LayeredNetwork(dets, js, kappa_ext=kappa, kappa_int=0.0)
+
+
+# --- optimisers ----------------------------------------------------------------------------------
+
+@dataclass
+class SGD:
+    """Plain gradient descent ``theta -= lr * scale[name] * grad``."""
+
+    lr: float
+    lr_scale: dict[str, float] = field(default_factory=dict)
+
+    def init(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {}
+
+    def update(self, params, grads, state, step: int):
+        return {k: v - self.lr * self.lr_scale.get(k, 1.0) * grads[k] for k, v in params.items()}, state
+
+
+@dataclass
+class Adam:
+    """Adam (Kingma & Ba) with bias correction; ``lr_scale`` multiplies the step of named parameters."""
+
+    lr: float
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    lr_scale: dict[str, float] = field(default_factory=dict)
+
+    def init(self, params):
+        state = {f"m/{k}": np.zeros_like(v) for k, v in params.items()}
+        state.update({f"v/{k}": np.zeros_like(v) for k, v in params.items()})
+        return state
+
+    def update(self, params, grads, state, step: int):
+        new = {}
+        for k, v in params.items():
+            m = state[f"m/{k}"] = self.beta1 * state[f"m/{k}"] + (1 - self.beta1) * grads[k]
+            s = state[f"v/{k}"] = self.beta2 * state[f"v/{k}"] + (1 - self.beta2) * grads[k] ** 2
+            mhat = m / (1 - self.beta1 ** step)
+            shat = s / (1 - self.beta2 ** step)
+            new[k] = v - self.lr * self.lr_scale.get(k, 1.0) * mhat / (np.sqrt(shat) + self.eps)
+        return new, state
+
+
+def make_optimizer(name: str, lr: float, lr_scale: dict[str, float] | None = None):
+    """``"sgd"`` or ``"adam"``."""
+    lr = check_positive("lr", lr)
+    if name == "sgd":
+        return SGD(lr, dict(lr_scale or {}))
+    if name == "adam":
+        return Adam(lr, lr_scale=dict(lr_scale or {}))
+    raise InvalidInputError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
+
+
+# --- training loop -------------------------------------------------------------------------------
+
+@dataclass
+class TrainConfig:
+    """Mini-batch protocol: each permutation of the training set gives ``n_train // batch_size`` batches
+    (the remainder is skipped, as in the authors' code); the test set is evaluated every ``eval_every``
+    iterations."""
+
+    iterations: int
+    batch_size: int = 200
+    optimizer: str = "sgd"
+    lr: float = 0.2
+    lr_scale: dict[str, float] = field(default_factory=lambda: {"detuning_0": 4.0})
+    loss: str = "cross-entropy"
+    beta: float = 8.0
+    eval_every: int = 60
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("iterations", "batch_size", "eval_every"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise InvalidInputError(f"{name} must be a positive integer, got {v!r}")
+        if self.loss not in LOSSES:
+            raise InvalidInputError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        make_optimizer(self.optimizer, self.lr, self.lr_scale)
+        check_positive("beta", self.beta)
+
+
+def accuracy(network: LayeredNetwork, x_rep, labels, readout: Readout | None = None) -> float:
+    """Fraction of samples whose argmax output equals the label."""
+    y = layered_outputs(network, x_rep, readout)
+    return float(np.mean(np.argmax(y, axis=1) == np.asarray(labels)))
+
+
+def train_layered(network: LayeredNetwork, x_train, y_train, x_test, y_test, config: TrainConfig, *,
+                  readout: Readout | None = None, checkpoint: str | os.PathLike | None = None,
+                  checkpoint_seconds: float = 120.0,
+                  progress: Callable[[int, dict[str, float]], None] | None = None
+                  ) -> tuple[LayeredNetwork, LayeredNetwork, xr.Dataset]:
+    """Train ``network`` and return ``(final network, best-test network, history)``.
+
+    With ``checkpoint`` the parameters, optimiser state, RNG state and history are saved there every
+    ``checkpoint_seconds`` and at the end, and a run restarted with the same checkpoint resumes from it.
+    ``progress(iteration, metrics)`` is called after every iteration.
+    """
+    config.validate()
+    readout = _readout_for(network, readout)
+    x_train = as_real_array("x_train", x_train, shape=(None, network.sizes[0]))
+    x_test = as_real_array("x_test", x_test, shape=(None, network.sizes[0]))
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    if y_train.shape != (x_train.shape[0],) or y_test.shape != (x_test.shape[0],):
+        raise InvalidInputError("y_train / y_test must be 1-D label arrays matching x_train / x_test")
+    n_batches = x_train.shape[0] // config.batch_size
+    if n_batches < 1:
+        raise InvalidInputError(f"batch_size {config.batch_size} exceeds the {x_train.shape[0]} training samples")
+    opt = make_optimizer(config.optimizer, config.lr, config.lr_scale)
+    rng = np.random.default_rng(config.seed)
+    params = network.parameters()
+    state = opt.init(params)
+    hist = {k: [] for k in ("iteration", "test_accuracy", "train_loss", "train_accuracy", "elapsed")}
+    best = (-1.0, 0, params)
+    step, elapsed, perm = 0, 0.0, np.empty(0, np.int64)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        params, state, hist, best, step, elapsed, perm, rng = _load_checkpoint(ckpt, network, rng)
+    window_loss, window_acc = [], []
+    t0, last_save = time.perf_counter() - elapsed, time.perf_counter()
+    while step < config.iterations:
+        pos = step % n_batches
+        if pos == 0 or perm.size == 0:
+            perm = rng.permutation(x_train.shape[0])
+        idx = perm[pos * config.batch_size:(pos + 1) * config.batch_size]
+        net = network.with_parameters(params)
+        c, y, grads = layered_loss_and_gradient(net, x_train[idx], y_train[idx], readout, loss=config.loss,
+                                                beta=config.beta)
+        step += 1
+        params, state = opt.update(params, grads, state, step)
+        window_loss.append(c)
+        window_acc.append(float(np.mean(np.argmax(y, axis=1) == y_train[idx])))
+        metrics = {"loss": c}
+        if step % config.eval_every == 0 or step == config.iterations:
+            acc = accuracy(network.with_parameters(params), x_test, y_test, readout)
+            for k, v in (("iteration", step), ("test_accuracy", acc), ("train_loss", np.mean(window_loss)),
+                         ("train_accuracy", np.mean(window_acc)), ("elapsed", time.perf_counter() - t0)):
+                hist[k].append(float(v))
+            window_loss, window_acc = [], []
+            if acc > best[0]:
+                best = (acc, step, {k: v.copy() for k, v in params.items()})
+            metrics.update(test_accuracy=acc, best_test_accuracy=best[0])
+        if progress is not None:
+            progress(step, metrics)
+        if ckpt is not None and (time.perf_counter() - last_save > checkpoint_seconds or step == config.iterations):
+            _save_checkpoint(ckpt, params, state, hist, best, step, time.perf_counter() - t0, perm, rng)
+            last_save = time.perf_counter()
+    final = network.with_parameters(params)
+    best_net = network.with_parameters(best[2])
+    return final, best_net, history_dataset(hist, final, best_net, best, config, readout)
+
+
+def history_dataset(hist: dict[str, list], final: LayeredNetwork, best_net: LayeredNetwork, best,
+                    config: TrainConfig, readout: Readout) -> xr.Dataset:
+    """The training history (per evaluation) and the final and best parameters as an ``xarray.Dataset``."""
+    it = np.asarray(hist["iteration"], dtype=np.int64)
+    ds = xr.Dataset(
+        {"test_accuracy": ("evaluation", np.asarray(hist["test_accuracy"]), {"units": "1"}),
+         "train_loss": ("evaluation", np.asarray(hist["train_loss"]),
+                        {"long_name": "mean mini-batch cost since the previous evaluation"}),
+         "train_accuracy": ("evaluation", np.asarray(hist["train_accuracy"]),
+                            {"long_name": "mean mini-batch accuracy since the previous evaluation"}),
+         "elapsed": ("evaluation", np.asarray(hist["elapsed"]), {"units": "s"})},
+        coords={"iteration": ("evaluation", it)})
+    for prefix, net in (("final", final), ("best", best_net)):
+        for name, v in net.parameters().items():
+            dims = tuple(f"{name}_dim{i}" for i in range(v.ndim))
+            ds[f"{prefix}_{name}"] = (dims, v)
+    cfg = {k: getattr(config, k) for k in config.__dataclass_fields__}
+    cfg.update(sizes=list(final.sizes), kappa_ext=[float(k[0]) for k in final.kappa_ext],
+               readout_rows=readout.rows.tolist(), readout_cols=readout.cols.tolist(), readout_phase=readout.phase)
+    ds.attrs.update(config=cfg, best_test_accuracy=float(best[0]), best_iteration=int(best[1]),
+                    model="layered linear scattering network (Wanjura & Marquardt, arXiv 2308.16181)", **provenance())
+    return ds
+
+
+def _save_checkpoint(path: Path, params, state, hist, best, step, elapsed, perm, rng) -> None:
+    arrays = {f"param/{k}": v for k, v in params.items()}
+    arrays.update({f"state/{k}": v for k, v in state.items()})
+    arrays.update({f"best/{k}": v for k, v in best[2].items()})
+    arrays.update({f"hist/{k}": np.asarray(v) for k, v in hist.items()})
+    meta = {"step": step, "elapsed": elapsed, "best_acc": best[0], "best_step": best[1],
+            "rng": rng.bit_generator.state}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, perm=perm, meta=np.array(json.dumps(meta)), **arrays)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, network: LayeredNetwork, rng: np.random.Generator):
+    with np.load(path) as f:
+        meta = json.loads(str(f["meta"]))
+        params = {k[6:]: f[k] for k in f.files if k.startswith("param/")}
+        state = {k[6:]: f[k] for k in f.files if k.startswith("state/")}
+        best_p = {k[5:]: f[k] for k in f.files if k.startswith("best/")}
+        hist = {k[5:]: f[k].tolist() for k in f.files if k.startswith("hist/")}
+        perm = f["perm"]
+    if set(params) != set(network.parameters()):
+        raise InvalidInputError(f"checkpoint {path} does not match the network's parameters")
+    for k, v in network.parameters().items():
+        if params[k].shape != v.shape:
+            raise InvalidInputError(f"checkpoint {path}: {k} has shape {params[k].shape}, expected {v.shape}")
+    rng.bit_generator.state = meta["rng"]
+    return (params, state, hist, (meta["best_acc"], meta["best_step"], best_p), meta["step"], meta["elapsed"],
+            perm, rng)

@@ -21,16 +21,20 @@ import xarray as xr
 
 from pyosc.errors import InvalidInputError, as_real_array, check_positive
 from pyosc.models.scattering import (
+    CoupledModeNetwork,
     LayeredNetwork,
     Readout,
     coupling_gradient_block,
+    coupling_gradient_edges,
     detuning_gradient,
+    measured_coupling_gradient,
+    measured_detuning_gradient,
     output_weights,
     quadrature,
     s_elements,
 )
 from pyosc.results import provenance
-from pyosc.scattering_solvers import layered_green_columns
+from pyosc.scattering_solvers import green_columns, layered_green_columns
 
 LOSSES = ("cross-entropy", "mse")
 
@@ -117,6 +121,45 @@ def layered_loss_and_gradient(network: LayeredNetwork, x_rep, labels, readout: R
         a, b = xs[n], xs[n + 1]
         grads[f"coupling_{n}"] = coupling_gradient_block(w, a[:, :, readout.rows], a[:, :, readout.cols],
                                                          b[:, :, readout.rows], b[:, :, readout.cols], diag)
+    return c, y, grads
+
+
+def network_loss_and_gradient(network: CoupledModeNetwork, x_rep, labels, readout: Readout, *,
+                              loss: str = "cross-entropy", beta: float = 8.0, omega: float = 0.0,
+                              method: str = "auto", form: str = "green"
+                              ) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
+    """Batch-mean cost, outputs y (B, L) and gradients of a general network: ``"detuning"`` (N,) (the offsets
+    are its entries at the input sites) and ``"coupling"`` (E,), in the order of ``network.edges``.
+
+    One solve per sample gives the G columns at the readout sites; ``form="green"`` uses the Green's-function
+    products, ``form="measured"`` only the S elements ``S_{k, r_l}``, ``S_{k, c_l}`` (eqs. 7-8; every mode
+    needs a waveguide). ``method`` picks the solver (see :func:`pyosc.scattering_solvers.green_columns`).
+    """
+    if form not in ("green", "measured"):
+        raise InvalidInputError(f"form must be 'green' or 'measured', got {form!r}")
+    readout.check_sites(network.n_modes)
+    sites = readout.sites()
+    gcols = green_columns(network, sites, x_rep, omega=omega, method=method)
+    labels = np.asarray(labels)
+    if labels.shape != (gcols.shape[0],):
+        raise InvalidInputError(f"labels must have shape ({gcols.shape[0]},) to match x_rep, got {labels.shape}")
+    pos = np.searchsorted(sites, readout.rows), np.searchsorted(sites, readout.cols)
+    g_r, g_c = gcols[:, :, pos[0]], gcols[:, :, pos[1]]
+    k = network.kappa_ext
+    same = readout.rows == readout.cols
+    y = quadrature(s_elements(g_r[:, readout.cols, np.arange(readout.n_outputs)], k[readout.rows], k[readout.cols],
+                              same), readout.phase)
+    c, dy = cost(y, labels, loss, beta)
+    if form == "green":
+        w = output_weights(dy, readout, k[readout.rows], k[readout.cols])
+        grads = {"detuning": detuning_gradient(w, g_r, g_c).sum(axis=0),
+                 "coupling": coupling_gradient_edges(w, g_r, g_c, network.edges)}
+    else:
+        every = np.arange(network.n_modes)
+        s_r = (every[:, None] == readout.rows) + np.sqrt(np.outer(k, k[readout.rows])) * g_r
+        s_c = (every[:, None] == readout.cols) + np.sqrt(np.outer(k, k[readout.cols])) * g_c
+        grads = {"detuning": measured_detuning_gradient(dy, readout, s_r, s_c, k, every).sum(axis=0),
+                 "coupling": measured_coupling_gradient(dy, readout, s_r, s_c, k, every, network.edges)}
     return c, y, grads
 
 

@@ -1,0 +1,136 @@
+"""The engine interface: relaxation to equilibrium and equilibrium-propagation steps.
+
+An engine integrates a named model (``"xy"``) with its own implementation of that model's
+equations, so that a non-Python engine (Julia) needs no Python callbacks inside its solver. All
+arguments and results are arrays (NumPy in, NumPy out) plus small frozen option records.
+
+Array conventions: phases ``phi0`` have shape ``(samples, inits, N)``, or ``(runs, samples, inits, N)``
+when the parameters carry a leading ``runs`` axis (independent networks relaxed in one call).
+Targets have shape ``(samples, n_outputs)`` and are shared by all runs and initial states.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from pyosc.errors import InvalidInputError, as_real_array, check_positive
+from pyosc.topology import Topology
+
+METHODS = ("newton", "ode")
+
+
+@dataclass(frozen=True)
+class RelaxOptions:
+    """How to reach a stable equilibrium (steady state) of the gradient flow d phi/dt = -dF/dphi.
+
+    method
+        ``"newton"``: pseudo-transient continuation, i.e. implicit-Euler steps of the gradient flow
+        whose pseudo-time step grows as the state settles (Levenberg-Marquardt damping with the
+        analytic Hessian). Every accepted step lowers F; it ends in a local minimum, usually the
+        one the exact flow reaches, in tens of iterations. ``"ode"``: integrate the flow with a
+        diffrax solver until the steady state; exact trajectory, much slower.
+    tol
+        Steady state: max over free units of ``|d phi/dt|`` (rad per time unit) below ``tol``.
+    max_iter
+        Safeguard of ``"newton"``: samples still above ``tol`` after this many iterations are flagged.
+    t_max, solver, rtol, atol, max_steps
+        ``"ode"``: safeguard time (flagged if not steady by then), diffrax solver name, step-size
+        controller tolerances and step budget.
+    """
+
+    method: str = "newton"
+    tol: float = 1e-10
+    max_iter: int = 200
+    t_max: float = 1e4
+    solver: str = "Tsit5"
+    rtol: float = 1e-8
+    atol: float = 1e-8
+    max_steps: int = 1_000_000
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise InvalidInputError(f"unknown relaxation method {self.method!r}; use one of {METHODS}")
+        for name in ("tol", "t_max", "rtol", "atol"):
+            check_positive(name, getattr(self, name))
+        if int(self.max_iter) < 1 or int(self.max_steps) < 1:
+            raise InvalidInputError("max_iter and max_steps must be >= 1")
+
+
+@dataclass(frozen=True)
+class Nudge:
+    """Nudging of the outputs toward targets: F = E + beta * C(phi_out, targets), ``cost`` = ``"log"``."""
+
+    beta: float
+    targets: np.ndarray
+    cost: str = "log"
+
+    def __post_init__(self):
+        if self.cost != "log":
+            raise InvalidInputError(f"unknown cost {self.cost!r}; the XY model nudges with 'log'")
+        try:
+            beta = float(self.beta)
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"beta must be a real number, got {self.beta!r}") from None
+        if not np.isfinite(beta) or beta <= 0:
+            raise InvalidInputError(f"beta must be > 0 with the log cost (it diverges for beta < 0), got {self.beta!r}")
+        object.__setattr__(self, "beta", beta)
+        object.__setattr__(self, "targets", as_real_array("targets", self.targets, ndim=2))
+
+
+class Equilibrium(NamedTuple):
+    """Result of a relaxation. ``phi``: phases (same shape as ``phi0``); ``converged``: bool per
+    state, True if the steady-state test passed before the safeguard; ``force``: final max
+    ``|d phi/dt|`` per state; ``work``: iterations (newton) or time reached (ode) per state."""
+
+    phi: np.ndarray
+    converged: np.ndarray
+    force: np.ndarray
+    work: np.ndarray
+
+
+class EPStep(NamedTuple):
+    """One equilibrium-propagation evaluation: ``gradient`` = (dE/dtheta|nudged - dE/dtheta|free)/beta
+    averaged over samples and initial states (per run); the two equilibria; the free-phase distance."""
+
+    gradient: Any
+    free: Equilibrium
+    nudged: Equilibrium
+
+
+class Engine(ABC):
+    """Integration and sensitivities of named models. Subclasses: :class:`~pyosc.engines.jax_engine.JaxEngine`."""
+
+    name: str
+
+    @abstractmethod
+    def relax(self, model: str, params, phi0: np.ndarray, topology: Topology, nudge: Nudge | None = None,
+              options: RelaxOptions = RelaxOptions()) -> Equilibrium:
+        """Relax every state of ``phi0`` to a stable equilibrium; clamped (input) units stay fixed."""
+
+    @abstractmethod
+    def trajectory(self, model: str, params, phi0: np.ndarray, topology: Topology, times: np.ndarray,
+                   nudge: Nudge | None = None, options: RelaxOptions = RelaxOptions()) -> np.ndarray:
+        """Integrate the gradient flow and return the states at ``times``: shape ``(..., len(times), N)``."""
+
+    @abstractmethod
+    def ep_step(self, model: str, params, phi0: np.ndarray, topology: Topology, nudge: Nudge,
+                options: RelaxOptions = RelaxOptions()) -> EPStep:
+        """Free relaxation from ``phi0``, nudged relaxation from the free equilibrium, EP gradient."""
+
+
+_ENGINES = {"jax": ("pyosc.engines.jax_engine", "JaxEngine")}
+
+
+def get_engine(name: str | Engine = "jax") -> Engine:
+    """Engine by name (``"jax"``); an :class:`Engine` instance is returned unchanged."""
+    if isinstance(name, Engine):
+        return name
+    if name not in _ENGINES:
+        raise InvalidInputError(f"unknown engine {name!r}; available: {sorted(_ENGINES)}")
+    import importlib
+
+    module, cls = _ENGINES[name]
+    return getattr(importlib.import_module(module), cls)()

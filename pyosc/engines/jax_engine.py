@@ -32,14 +32,16 @@ from pyosc.topology import Topology
 
 
 class _Plan(NamedTuple):
-    """Static (hashable) structure of a network, for compilation. Indices in ``eliminated``,
-    ``kept`` and ``outputs`` count positions among the free units."""
+    """Static (hashable) structure of a network, for compilation.
+
+    The free units are relaxed in the order ``order`` = eliminated set first, then the kept units;
+    ``n_eliminated`` splits the two, and ``outputs`` gives the output units' positions in that order.
+    """
 
     n_units: int
-    free: tuple[int, ...]
+    order: tuple[int, ...]
     clamped: tuple[int, ...]
-    eliminated: tuple[int, ...]
-    kept: tuple[int, ...]
+    n_eliminated: int
     outputs: tuple[int, ...]
 
 
@@ -56,14 +58,25 @@ def _plan(topology: Topology) -> _Plan:
     if 2 * len(chosen) < free.size:  # not worth a Schur complement
         chosen = []
     elim = np.sort(np.asarray(chosen, dtype=int))
-    kept = np.setdiff1d(np.arange(free.size), elim)
-    outputs = np.searchsorted(free, topology.output_units)
-    return _Plan(topology.n_units, tuple(free.tolist()), tuple(np.flatnonzero(topology.clamped).tolist()),
-                 tuple(elim.tolist()), tuple(kept.tolist()), tuple(outputs.tolist()))
+    order = free[np.concatenate([elim, np.setdiff1d(np.arange(free.size), elim)])]
+    outputs = [int(np.flatnonzero(order == o)[0]) for o in topology.output_units]
+    return _Plan(topology.n_units, tuple(order.tolist()), tuple(np.flatnonzero(topology.clamped).tolist()),
+                 len(elim), tuple(outputs))
 
 
-def _idx(t: tuple[int, ...]) -> np.ndarray:
-    return np.asarray(t, dtype=int)
+def _idx(t: tuple[int, ...]) -> np.ndarray | slice:
+    """Static index: a slice when contiguous (cheap in XLA), else an integer array."""
+    a = np.asarray(t, dtype=int)
+    if a.size and np.array_equal(a, np.arange(a[0], a[0] + a.size)):
+        return slice(int(a[0]), int(a[0]) + a.size)
+    return a
+
+
+class _Blocks(NamedTuple):
+    """Couplings among the free units in relaxation order: eliminated-kept and kept-kept blocks."""
+
+    ek: jnp.ndarray
+    kk: jnp.ndarray
 
 
 class _Local(NamedTuple):
@@ -75,50 +88,66 @@ class _Local(NamedTuple):
     diag: jnp.ndarray
 
 
-def _local(phi, W_ff, drive, targets, beta, plan) -> _Local:
+def _local(phi, W: _Blocks, drive, targets, beta, plan) -> _Local:
     """Everything the Newton loop needs at ``phi`` from one local-field evaluation."""
+    ne = plan.n_eliminated
     z = jnp.exp(1j * phi)
-    u = xy.local_field(phi, W_ff, drive)
-    out = _idx(plan.outputs)
+    z_e, z_k = z[..., :ne], z[..., ne:]
+    u_k = xy.real_matmul(z_k, W.kk)
+    if ne:  # no couplings inside the eliminated set
+        u = jnp.concatenate([xy.real_matmul(z_k, W.ek.T), u_k + xy.real_matmul(z_e, W.ek)], axis=-1) + drive
+    else:
+        u = u_k + drive
     F = -0.5 * jnp.sum(jnp.real(jnp.conj(z) * (u + drive)), axis=-1)
     g = jnp.imag(z * jnp.conj(u))
     diag = jnp.real(jnp.conj(z) * u)
-    if out.size:
-        po = phi[..., out]
-        F = F + beta * jnp.where(beta > 0, xy.log_cost(po, targets), 0.0)
-        g = g.at[..., out].add(beta * xy.log_cost_grad(po, targets))
-        diag = diag.at[..., out].add(beta * xy.log_cost_curvature(po, targets))
+    out = _idx(plan.outputs)
+    po = phi[..., out]
+    F = F + beta * jnp.where(beta > 0, xy.log_cost(po, targets), 0.0)
+    g = g.at[..., out].add(beta * xy.log_cost_grad(po, targets))
+    diag = diag.at[..., out].add(beta * xy.log_cost_curvature(po, targets))
     return _Local(phi, F, g, diag)
 
 
-def _damped_newton_step(loc: _Local, W_ff, mu, plan):
+def _couplings(c, s, W_block, rows: slice, cols: slice):
+    """-W_ij cos(phi_i - phi_j) for a block of the free units, from c = cos(phi), s = sin(phi)
+    (cos(a - b) = cos a cos b + sin a sin b: products instead of a cosine per pair)."""
+    return -W_block * (c[..., rows, None] * c[..., None, cols] + s[..., rows, None] * s[..., None, cols])
+
+
+def _damped_newton_step(loc: _Local, W: _Blocks, mu, plan):
     """Solve (H + mu) d = -g on the free units; NaN where H + mu is not positive definite."""
-    e, k = _idx(plan.eliminated), _idx(plan.kept)
+    ne = plan.n_eliminated
+    e, k = slice(0, ne), slice(ne, None)
     mu_ = mu[..., None]
-    schur = xy.coupling_hessian_block(loc.phi, W_ff, k, k) + (loc.diag[..., k] + mu_)[..., None] * jnp.eye(k.size)
+    nk = loc.phi.shape[-1] - ne
+    c, s = jnp.cos(loc.phi), jnp.sin(loc.phi)
+    schur = _couplings(c, s, W.kk, k, k) + (loc.diag[..., k] + mu_)[..., None] * jnp.eye(nk)
     rhs_k = loc.g[..., k]
-    if e.size:
-        cross = xy.coupling_hessian_block(loc.phi, W_ff, e, k)
+    if ne:
+        cross = _couplings(c, s, W.ek, e, k)
         de = loc.diag[..., e] + mu_
         de = jnp.where(de > 0, de, jnp.nan)
-        schur = schur - jnp.einsum("...ek,...e,...el->...kl", cross, 1.0 / de, cross)
-        rhs_k = rhs_k - jnp.einsum("...ek,...e->...k", cross, loc.g[..., e] / de)
+        scaled = cross / de[..., None]
+        schur = schur - jnp.swapaxes(cross, -1, -2) @ scaled
+        rhs_k = rhs_k - jnp.einsum("...ek,...e->...k", scaled, loc.g[..., e])
     chol = jnp.linalg.cholesky(schur)
     y_k = cho_solve((chol, True), rhs_k[..., None])[..., 0]
-    d = jnp.zeros_like(loc.phi).at[..., k].set(-y_k)
-    if e.size:
-        d = d.at[..., e].set(-(loc.g[..., e] - jnp.einsum("...ek,...k->...e", cross, y_k)) / de)
-    return d
+    if not ne:
+        return -y_k
+    y_e = (loc.g[..., e] - jnp.einsum("...ek,...k->...e", cross, y_k)) / de
+    return -jnp.concatenate([y_e, y_k], axis=-1)
 
 
 def _newton_relax(p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
     """Pseudo-transient continuation on a flat batch phi0 (B, N) with targets (B, n_out)."""
-    free, clamped = _idx(plan.free), _idx(plan.clamped)
-    W_ff = p.W[np.ix_(free, free)]
-    drive = xy.clamped_drive(phi0, p, free, clamped)
-    local = lambda phi: _local(phi, W_ff, drive, targets, beta, plan)  # noqa: E731
+    order, clamped, ne = np.asarray(plan.order, dtype=int), np.asarray(plan.clamped, dtype=int), plan.n_eliminated
+    W_ff = p.W[np.ix_(order, order)]
+    W = _Blocks(W_ff[:ne, ne:], W_ff[ne:, ne:])
+    drive = xy.clamped_drive(phi0, p, order, clamped)
+    local = lambda phi: _local(phi, W, drive, targets, beta, plan)  # noqa: E731
     gmax = lambda g: jnp.max(jnp.abs(g), axis=-1)  # noqa: E731
-    loc0 = local(phi0[..., free])
+    loc0 = local(phi0[..., order])
     mu0 = mu_scale * jnp.maximum(jnp.max(jnp.abs(loc0.diag), axis=-1), 1e-3)
 
     def cond(s):
@@ -127,7 +156,7 @@ def _newton_relax(p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
     def body(s):
         loc, mu, nu, iters, k = s
         active = gmax(loc.g) > tol
-        d = _damped_newton_step(loc, W_ff, mu, plan)
+        d = _damped_newton_step(loc, W, mu, plan)
         trial = local(loc.phi + d)
         predicted = 0.5 * (mu * jnp.sum(d * d, axis=-1) - jnp.sum(loc.g * d, axis=-1))  # quadratic model
         actual = loc.F - trial.F
@@ -142,15 +171,15 @@ def _newton_relax(p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
     zeros = jnp.zeros(phi0.shape[0])
     loc, _, _, iters, _ = jax.lax.while_loop(cond, body, (loc0, mu0, zeros + 2.0, zeros, 0))
     force = gmax(loc.g)
-    stable = jnp.all(jnp.isfinite(_damped_newton_step(loc, W_ff, zeros, plan)), axis=-1)
-    return phi0.at[..., free].set(loc.phi), (force <= tol) & stable, force, iters
+    stable = jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan)), axis=-1)
+    return phi0.at[..., order].set(loc.phi), (force <= tol) & stable, force, iters
 
 
 def _gradient(phi, p, targets, beta, plan):
     """dF/dphi on all units (zero on clamped ones), for the ODE right-hand side."""
-    out = _idx(plan.free)[_idx(plan.outputs)]
+    out = np.asarray(plan.order)[list(plan.outputs)]
     g = xy.energy_grad_phi(phi, p).at[..., out].add(beta * xy.log_cost_grad(phi[..., out], targets))
-    return g.at[..., _idx(plan.clamped)].set(0.0)
+    return g.at[..., list(plan.clamped)].set(0.0)
 
 
 def _ode_relax(p, phi0, targets, beta, plan, options: RelaxOptions):

@@ -184,7 +184,7 @@ def clamped_drive(phi: jnp.ndarray, p: XYParams, free: np.ndarray, clamped: np.n
 
     c_f = h_f exp(i psi_f) + sum_{k clamped} W_kf exp(i phi_k),  shape ``phi.shape[:-1] + (len(free),)``.
     With it, E = -1/2 Re sum_f conj(z_f) (u_f + c_f) + const, where u = z_free @ W_ff + c is the
-    local field (:func:`local_field`); dE/dphi_f = Im(z_f conj(u_f)) and the Hessian diagonal is
+    local field; dE/dphi_f = Im(z_f conj(u_f)) and the Hessian diagonal is
     Re(conj(z_f) u_f).
     """
     bias = p.h[free] * jnp.exp(1j * p.psi[free])
@@ -192,7 +192,3 @@ def clamped_drive(phi: jnp.ndarray, p: XYParams, free: np.ndarray, clamped: np.n
         return jnp.broadcast_to(bias, phi.shape[:-1] + (free.size,)).astype(jnp.complex128)
     return bias + real_matmul(jnp.exp(1j * phi[..., clamped]), p.W[np.ix_(clamped, free)])
 
-
-def local_field(phi_free: jnp.ndarray, W_free: jnp.ndarray, drive: jnp.ndarray) -> jnp.ndarray:
-    """u = exp(i phi_free) @ W_ff + drive (complex, per free unit)."""
-    return real_matmul(jnp.exp(1j * phi_free), W_free) + drive

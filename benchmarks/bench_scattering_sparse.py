@@ -5,7 +5,7 @@ intrinsic loss 0.1 everywhere) plus ``--long-range`` random long-range couplers;
 waveguides (kappa_ext = 0.5) are read in the diagonal scheme (Im S_ll). "total" is
 ``network_loss_and_gradient(method="sparse-lu")`` (assembly, one SuperLU factorisation, 10 solves, outputs,
 cross-entropy, dC/dDelta for every mode and dC/dJ for every coupling); "floor" is ``scipy.sparse.linalg.splu`` of
-the same matrix with the same ordering. Prints a table; writes JSON (and a plot with --plot).
+the same matrix with the same options (:data:`pyosc.scattering_solvers.SYMMETRIC_LU`). Prints a table; writes JSON (and a plot with --plot).
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from pyosc.models.scattering import CoupledModeNetwork, Readout
+from pyosc.scattering_solvers import SYMMETRIC_LU
 from pyosc.training.scattering import network_loss_and_gradient
 
 
@@ -61,7 +62,7 @@ def main(argv=None) -> list[dict]:
     for side in args.sides:
         net, readout = lattice_network(side, args.long_range, rng)
         m = net.system_matrix(net.detuning)
-        floor = best_time(lambda: spla.splu(m, permc_spec="MMD_AT_PLUS_A"), args.repeats)
+        floor = best_time(lambda: spla.splu(m, **SYMMETRIC_LU), args.repeats)
         total = best_time(lambda: network_loss_and_gradient(net, None, [0], readout, method="sparse-lu"), args.repeats)
         auto = best_time(lambda: network_loss_and_gradient(net, None, [0], readout), args.repeats)
         rows.append({"modes": net.n_modes, "couplings": int(len(net.edges)), "lu_seconds": floor,

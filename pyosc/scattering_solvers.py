@@ -77,15 +77,25 @@ def green_columns(network: CoupledModeNetwork, sites, x_rep=None, *, omega: floa
     return out
 
 
+SYMMETRIC_LU = {"permc_spec": "MMD_AT_PLUS_A", "diag_pivot_thresh": 0.0, "options": {"SymmetricMode": True}}
+"""SuperLU options for the complex-symmetric M: minimum-degree ordering of M + M^T, diagonal pivots (little fill-in)."""
+PIVOTED_LU = {"permc_spec": "COLAMD"}
+"""Fallback with SuperLU's default partial pivoting, used when the symmetric factorisation is inaccurate."""
+RESIDUAL_TOL = 1e-10
+
+
 def _sparse_columns(m, cols: np.ndarray) -> np.ndarray:
-    try:
-        lu = spla.splu(m, permc_spec="MMD_AT_PLUS_A")
-    except RuntimeError as e:
-        raise SingularNetworkError(f"i(omega - H) is singular ({e}): a lossless mode is resonant with the probe") \
-            from None
     rhs = np.zeros((m.shape[0], cols.size), np.complex128)
     rhs[cols, np.arange(cols.size)] = 1.0
-    return lu.solve(rhs)
+    for options in (SYMMETRIC_LU, PIVOTED_LU):
+        try:
+            out = spla.splu(m, **options).solve(rhs)
+        except RuntimeError:
+            continue
+        scale = np.max(np.abs(out), initial=1.0) * abs(m).max()
+        if np.all(np.isfinite(out)) and np.max(np.abs(m @ out - rhs), initial=0.0) <= RESIDUAL_TOL * scale:
+            return out
+    raise SingularNetworkError("i(omega - H) is singular: a lossless mode is resonant with the probe")
 
 
 def layered_green_columns(network: LayeredNetwork, x_rep, *, omega: float = 0.0,

@@ -160,6 +160,9 @@ def test_solver_choice_and_override():
     n = 1000
     big = CoupledModeNetwork(np.zeros(n), np.stack([np.arange(n - 1), np.arange(1, n)], 1), np.ones(n - 1), 0.5)
     assert choose_method(big, 1) == "sparse-lu"
+    iu = np.triu_indices(300, 1)
+    dense = CoupledModeNetwork(np.zeros(300), np.stack(iu, 1)[::10], np.ones(iu[0].size)[::10], 0.5)
+    assert choose_method(dense, 1) == "dense" and choose_method(dense, 10 ** 4) == "sparse-lu"
     a = green_columns(small, [1, 4], method="dense")
     b = green_columns(small, [1, 4], method="sparse-lu")
     assert np.max(np.abs(a - b)) < 1e-13

@@ -125,16 +125,15 @@ def layered_green_columns(network: LayeredNetwork, x_rep, *, omega: float = 0.0,
         raise SingularNetworkError("a lossless mode of the first layer is resonant with the probe")
     g0 = 1.0 / a0
     n_layers = network.n_layers
-    ys = []  # ys[n] = G~_n J_n, (B, N_n, N_{n+1})
+    ys = [None]  # ys[n] = G~_n J_n, (B, N_n, N_{n+1}) for n >= 1 (layer 0 is diagonal and never formed)
     if n_layers == 1:
         top = np.zeros((x.shape[0], network.sizes[0], network.sizes[0]), np.complex128)
         idx = np.arange(network.sizes[0])
         top[:, idx, idx] = g0
     else:
-        ys.append(g0[:, :, None] * network.couplings[0][None])
         for n in range(1, n_layers):
-            j_prev = network.couplings[n - 1]
-            m = _add_diag(_jt_y(j_prev, ys[-1]), a[n])
+            sigma = _diag_self_energy(network.couplings[0], g0) if n == 1 else _jt_y(network.couplings[n - 1], ys[-1])
+            m = _add_diag(sigma, a[n])
             try:
                 if n < n_layers - 1:
                     ys.append(np.linalg.solve(m, np.broadcast_to(network.couplings[n], (m.shape[0],) +
@@ -148,9 +147,28 @@ def layered_green_columns(network: LayeredNetwork, x_rep, *, omega: float = 0.0,
     if not all_layers:
         return [top]
     xs = [top]
-    for n in range(n_layers - 2, -1, -1):
+    for n in range(n_layers - 2, 0, -1):
         xs.append(1j * (ys[n] @ xs[-1]))
+    if n_layers > 1:
+        xs.append(1j * g0[:, :, None] * _j_x(network.couplings[0], xs[-1]))
     return xs[::-1]
+
+
+def _diag_self_energy(j: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """``J^T diag(g_b) J`` for real J (P, Q) and complex g (B, P): (B, Q, Q) as one real matrix product
+    ``[Re g; Im g] (P, 2B) x K (P, Q Q)`` with ``K_p = J_p J_p^T``."""
+    b, q = g.shape[0], j.shape[1]
+    k = (j[:, :, None] * j[:, None, :]).reshape(j.shape[0], q * q)
+    out = np.concatenate([g.real, g.imag]) @ k
+    return (out[:b] + 1j * out[b:]).reshape(b, q, q)
+
+
+def _j_x(j: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``J X`` for real J (P, Q) and complex X (B, Q, C): (B, P, C)."""
+    b, q, c = x.shape
+    x2 = x.transpose(1, 0, 2).reshape(q, b * c)
+    out = j @ np.concatenate([x2.real, x2.imag], axis=1)
+    return (out[:, :b * c] + 1j * out[:, b * c:]).reshape(j.shape[0], b, c).transpose(1, 0, 2)
 
 
 def _jt_y(j: np.ndarray, y: np.ndarray) -> np.ndarray:

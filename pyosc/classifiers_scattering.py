@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pyosc.datasets_scattering import BACKGROUND, KAPPA, encode_detunings
 from pyosc.errors import InvalidInputError
-from pyosc.training.scattering import TrainConfig, layered_outputs, paper_initialisation, train_layered
+from pyosc.training.scattering import TrainConfig, layered_outputs, paper_initialisation, train_network
 
 
 class ScatteringClassifier(ClassifierMixin, BaseEstimator):
@@ -58,7 +58,7 @@ class ScatteringClassifier(ClassifierMixin, BaseEstimator):
         config = TrainConfig(iterations=self.iterations, batch_size=min(self.batch_size, x.shape[0]),
                              optimizer=self.optimizer, lr=self.lr, lr_scale={"detuning_0": self.offset_lr_scale},
                              loss=self.loss, beta=self.beta, eval_every=max(1, self.iterations // 10), seed=seed)
-        self.network_, _, self.history_ = train_layered(network, x, labels, x, labels, config)
+        self.network_, _, self.history_ = train_network(network, x, labels, x, labels, config)
         self.n_features_in_ = x.shape[1] // self.replication
         return self
 

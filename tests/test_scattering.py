@@ -24,7 +24,7 @@ from pyosc.training.scattering import (
     layered_outputs,
     network_loss_and_gradient,
     paper_initialisation,
-    train_layered,
+    train_network,
 )
 
 DATA_HOME = Path(os.environ.get("PYOSC_DATA_HOME", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -274,6 +274,28 @@ def test_coupler_detuning_gradient_matches_finite_differences():
     np.testing.assert_allclose(self_energy(1.5, cdet0, 0.05).real, -1.5 ** 2 / cdet0, rtol=1e-3)
 
 
+def test_racetrack_network_trains_its_coupler_detunings():
+    from pyosc.models.couplers import coupler_network, racetrack_initialisation
+
+    rng = np.random.default_rng(9)
+    pairs = np.array([[0, 2], [0, 3], [1, 2], [1, 3]])
+    ndet, cdet = racetrack_initialisation(np.array([2.0, -2.0, 0.0, 0.0]), pairs, 1 + 0.1 * rng.random(4), g=2.0,
+                                          coupler_kappa=0.05)
+    net = coupler_network(ndet, 0.5, 0.0, pairs, 2.0, cdet, 0.0, 0.05, input_sites=[0, 1])
+    x = rng.uniform(-1, 1, (200, 2))
+    labels = (x[:, 0] > x[:, 1]).astype(int)
+    trainable = {"detuning": np.arange(net.n_modes) >= 4, "coupling": False}
+    cfg = TrainConfig(iterations=150, batch_size=50, lr=0.05, lr_scale={}, eval_every=25)
+    final, _, ds = train_network(net, x, labels, x, labels, cfg, readout=Readout.diagonal([2, 3]), trainable=trainable)
+    assert ds["train_loss"].values[-1] < 0.7 * ds["train_loss"].values[0]
+    assert ds["test_accuracy"].values[-1] > 0.75
+    np.testing.assert_array_equal(final.coupling, net.coupling)
+    np.testing.assert_array_equal(final.detuning[:4], net.detuning[:4])
+    assert np.max(np.abs(final.detuning[4:] - net.detuning[4:])) > 1e-2
+    with pytest.raises(InvalidInputError, match="readout"):
+        train_network(net, x, labels, x, labels, cfg)
+
+
 # --- resistor networks ----------------------------------------------------------------------------
 
 def test_resistor_network_matches_hand_solved_circuits():
@@ -335,19 +357,19 @@ def test_training_learns_and_resumes_identically(tmp_path):
     x, y, xt, yt = x[pick], y[pick], xt[:300], yt[:300]
     net = paper_initialisation([128, 12, 10], np.random.default_rng(0))
     cfg = TrainConfig(iterations=60, batch_size=100, eval_every=10)
-    final, best, ds = train_layered(net, x, y, xt, yt, cfg)
+    final, best, ds = train_network(net, x, y, xt, yt, cfg)
     assert ds["test_accuracy"].values[-1] > 0.6
     assert ds["train_loss"].values[-1] < 0.5 * ds["train_loss"].values[0]
     ckpt = tmp_path / "run.npz"
-    train_layered(net, x, y, xt, yt, TrainConfig(iterations=25, batch_size=100, eval_every=10), checkpoint=ckpt)
-    resumed, _, ds2 = train_layered(net, x, y, xt, yt, cfg, checkpoint=ckpt)
+    train_network(net, x, y, xt, yt, TrainConfig(iterations=25, batch_size=100, eval_every=10), checkpoint=ckpt)
+    resumed, _, ds2 = train_network(net, x, y, xt, yt, cfg, checkpoint=ckpt)
     for name, v in final.parameters().items():
         np.testing.assert_array_equal(resumed.parameters()[name], v)
     assert list(ds2["iteration"].values) == [10, 20, 25, 30, 40, 50, 60]  # the short run also evaluated at its end
     np.testing.assert_array_equal(ds2["test_accuracy"].values[[0, 1, 3, 4, 5, 6]], ds["test_accuracy"].values)
     back = read_netcdf(write_netcdf(ds, tmp_path / "h.nc"))
     assert back.attrs["config"]["batch_size"] == 100 and back.attrs["best_iteration"] == ds.attrs["best_iteration"]
-    adam = train_layered(net, x, y, xt, yt, TrainConfig(iterations=30, batch_size=100, eval_every=10,
+    adam = train_network(net, x, y, xt, yt, TrainConfig(iterations=30, batch_size=100, eval_every=10,
                                                          optimizer="adam", lr=0.01, lr_scale={}))[2]
     assert adam["train_loss"].values[-1] < 0.5 * adam["train_loss"].values[0]
 

@@ -43,7 +43,7 @@ def add_tasks(subparsers) -> None:
 def run(args) -> int:
     from tqdm import tqdm
 
-    from pyosc.training.scattering import TrainConfig, paper_initialisation, train_layered
+    from pyosc.training.scattering import TrainConfig, paper_initialisation, train_network
 
     x_train, y_train = load_optdigits_detunings("train", args.replication, args.background, args.data_home)
     x_test, y_test = load_optdigits_detunings("test", args.replication, args.background, args.data_home)
@@ -61,7 +61,7 @@ def run(args) -> int:
                             best=f"{metrics['best_test_accuracy']:.4f}", refresh=False)
         bar.update(0)
 
-    _, _, ds = train_layered(network, x_train, y_train, x_test, y_test, config, checkpoint=args.checkpoint,
+    _, _, ds = train_network(network, x_train, y_train, x_test, y_test, config, checkpoint=args.checkpoint,
                              checkpoint_seconds=args.checkpoint_seconds, progress=progress)
     bar.close()
     ds.attrs["config"].update(task="scattering-digits", hidden=args.hidden, replication=args.replication,

@@ -112,6 +112,14 @@ class CoupledModeNetwork:
         fields.update(changes)
         return CoupledModeNetwork(**fields)
 
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Trainable parameters by name: ``detuning`` (N,) (offsets at the input sites) and ``coupling`` (E,)."""
+        return {"detuning": self.detuning, "coupling": self.coupling}
+
+    def with_parameters(self, params: dict[str, np.ndarray]) -> CoupledModeNetwork:
+        """A copy with the parameters of :meth:`parameters` replaced by ``params`` (missing ones kept)."""
+        return self.replace(**{k: params[k] for k in ("detuning", "coupling") if k in params})
+
     def detunings_for(self, x_rep=None) -> np.ndarray:
         """Detunings with the inputs injected: (B, N) for ``x_rep`` (B, len(input_sites)), (1, N) for None."""
         if x_rep is None:

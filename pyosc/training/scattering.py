@@ -68,7 +68,14 @@ def cost(y: np.ndarray, labels: np.ndarray, loss: str = "cross-entropy", beta: f
 
 # --- forward pass and gradient ---------------------------------------------------------------------
 
-def _readout_for(network: LayeredNetwork, readout: Readout | None) -> Readout:
+def _readout_for(network: LayeredNetwork | CoupledModeNetwork, readout: Readout | None) -> Readout:
+    if isinstance(network, CoupledModeNetwork):
+        if readout is None:
+            raise InvalidInputError("a general CoupledModeNetwork needs an explicit readout")
+        readout.check_sites(network.n_modes)
+        return readout
+    if not isinstance(network, LayeredNetwork):
+        raise InvalidInputError(f"network must be a LayeredNetwork or CoupledModeNetwork, got {type(network).__name__}")
     n_out = network.sizes[-1]
     readout = Readout.diagonal(np.arange(n_out)) if readout is None else readout
     readout.check_sites(n_out, "last-layer modes")
@@ -262,27 +269,66 @@ class TrainConfig:
         check_positive("beta", self.beta)
 
 
-def accuracy(network: LayeredNetwork, x_rep, labels, readout: Readout | None = None) -> float:
+def outputs(network: LayeredNetwork | CoupledModeNetwork, x_rep, readout: Readout | None = None, *,
+            batch_size: int = 500) -> np.ndarray:
+    """Outputs y (B, L) of a layered network (layered recursion) or a general one (automatic solver)."""
+    if isinstance(network, LayeredNetwork):
+        return layered_outputs(network, x_rep, readout, batch_size=batch_size)
+    readout = _readout_for(network, readout)
+    sites = readout.sites()
+    x = as_real_array("x_rep", x_rep, shape=(None, network.input_sites.size))
+    k = network.kappa_ext
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        g = green_columns(network, sites, x[i:i + batch_size])
+        g_rc = g[:, readout.rows, np.searchsorted(sites, readout.cols)]
+        out.append(quadrature(s_elements(g_rc, k[readout.rows], k[readout.cols], readout.rows == readout.cols),
+                              readout.phase))
+    return np.concatenate(out) if out else np.empty((0, readout.n_outputs))
+
+
+def accuracy(network: LayeredNetwork | CoupledModeNetwork, x_rep, labels, readout: Readout | None = None) -> float:
     """Fraction of samples whose argmax output equals the label."""
-    y = layered_outputs(network, x_rep, readout)
+    y = outputs(network, x_rep, readout)
     return float(np.mean(np.argmax(y, axis=1) == np.asarray(labels)))
 
 
-def train_layered(network: LayeredNetwork, x_train, y_train, x_test, y_test, config: TrainConfig, *,
-                  readout: Readout | None = None, checkpoint: str | os.PathLike | None = None,
+def _loss_and_gradient(network, x, labels, readout, config: TrainConfig):
+    if isinstance(network, LayeredNetwork):
+        return layered_loss_and_gradient(network, x, labels, readout, loss=config.loss, beta=config.beta)
+    return network_loss_and_gradient(network, x, labels, readout, loss=config.loss, beta=config.beta)
+
+
+def train_network(network: LayeredNetwork | CoupledModeNetwork, x_train, y_train, x_test, y_test,
+                  config: TrainConfig, *, readout: Readout | None = None,
+                  trainable: dict[str, np.ndarray] | None = None, checkpoint: str | os.PathLike | None = None,
                   checkpoint_seconds: float = 120.0,
-                  progress: Callable[[int, dict[str, float]], None] | None = None
-                  ) -> tuple[LayeredNetwork, LayeredNetwork, xr.Dataset]:
+                  progress: Callable[[int, dict[str, float]], None] | None = None):
     """Train ``network`` and return ``(final network, best-test network, history)``.
 
-    With ``checkpoint`` the parameters, optimiser state, RNG state and history are saved there every
+    Layered networks use the layered recursion (readout default: Im S_ll on the last layer); general
+    :class:`CoupledModeNetwork` s (e.g. racetracks with coupler modes) use the sparse/dense solvers and need a
+    ``readout``. ``trainable`` maps parameter names (see ``network.parameters()``) to boolean masks of the
+    same shape (or a bool); parameters outside the masks stay fixed, e.g. ``{"coupling": False}`` trains only
+    detunings. With ``checkpoint`` the parameters, optimiser state, RNG state and history are saved there every
     ``checkpoint_seconds`` and at the end, and a run restarted with the same checkpoint resumes from it.
     ``progress(iteration, metrics)`` is called after every iteration.
     """
     config.validate()
     readout = _readout_for(network, readout)
-    x_train = as_real_array("x_train", x_train, shape=(None, network.sizes[0]))
-    x_test = as_real_array("x_test", x_test, shape=(None, network.sizes[0]))
+    n_in = network.sizes[0] if isinstance(network, LayeredNetwork) else network.input_sites.size
+    masks = {}
+    for name, value in (trainable or {}).items():
+        if name not in network.parameters():
+            raise InvalidInputError(f"trainable names {name!r}, not a parameter of {sorted(network.parameters())}")
+        mask = np.broadcast_to(np.asarray(value, dtype=bool), network.parameters()[name].shape) \
+            if np.ndim(value) == 0 else np.asarray(value)
+        if mask.dtype != bool or mask.shape != network.parameters()[name].shape:
+            raise InvalidInputError(f"trainable[{name!r}] must be a bool or a boolean mask of shape "
+                                    f"{network.parameters()[name].shape}")
+        masks[name] = mask
+    x_train = as_real_array("x_train", x_train, shape=(None, n_in))
+    x_test = as_real_array("x_test", x_test, shape=(None, n_in))
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     if y_train.shape != (x_train.shape[0],) or y_test.shape != (x_test.shape[0],):
         raise InvalidInputError("y_train / y_test must be 1-D label arrays matching x_train / x_test")
@@ -307,8 +353,8 @@ def train_layered(network: LayeredNetwork, x_train, y_train, x_test, y_test, con
             perm = rng.permutation(x_train.shape[0])
         idx = perm[pos * config.batch_size:(pos + 1) * config.batch_size]
         net = network.with_parameters(params)
-        c, y, grads = layered_loss_and_gradient(net, x_train[idx], y_train[idx], readout, loss=config.loss,
-                                                beta=config.beta)
+        c, y, grads = _loss_and_gradient(net, x_train[idx], y_train[idx], readout, config)
+        grads = {k: np.where(masks[k], g, 0.0) if k in masks else g for k, g in grads.items()}
         step += 1
         params, state = opt.update(params, grads, state, step)
         window_loss.append(c)
@@ -333,7 +379,7 @@ def train_layered(network: LayeredNetwork, x_train, y_train, x_test, y_test, con
     return final, best_net, history_dataset(hist, final, best_net, best, config, readout)
 
 
-def history_dataset(hist: dict[str, list], final: LayeredNetwork, best_net: LayeredNetwork, best,
+def history_dataset(hist: dict[str, list], final, best_net, best,
                     config: TrainConfig, readout: Readout) -> xr.Dataset:
     """The training history (per evaluation) and the final and best parameters as an ``xarray.Dataset``."""
     it = np.asarray(hist["iteration"], dtype=np.int64)
@@ -350,10 +396,14 @@ def history_dataset(hist: dict[str, list], final: LayeredNetwork, best_net: Laye
             dims = tuple(f"{name}_dim{i}" for i in range(v.ndim))
             ds[f"{prefix}_{name}"] = (dims, v)
     cfg = {k: getattr(config, k) for k in config.__dataclass_fields__}
-    cfg.update(sizes=list(final.sizes), kappa_ext=[float(k[0]) for k in final.kappa_ext],
-               readout_rows=readout.rows.tolist(), readout_cols=readout.cols.tolist(), readout_phase=readout.phase)
+    if isinstance(final, LayeredNetwork):
+        cfg.update(sizes=list(final.sizes), kappa_ext=[float(k[0]) for k in final.kappa_ext])
+    else:
+        cfg.update(n_modes=final.n_modes, n_couplings=int(len(final.edges)))
+    cfg.update(readout_rows=readout.rows.tolist(), readout_cols=readout.cols.tolist(), readout_phase=readout.phase)
     ds.attrs.update(config=cfg, best_test_accuracy=float(best[0]), best_iteration=int(best[1]),
-                    model="layered linear scattering network (Wanjura & Marquardt, arXiv 2308.16181)", **provenance())
+                    model=f"linear scattering network, {type(final).__name__} (Wanjura & Marquardt, arXiv 2308.16181)",
+                    **provenance())
     return ds
 
 

@@ -45,7 +45,8 @@ def main(argv=None) -> dict:
     assert abs(ref[0] - chk[0]) < 1e-10 * abs(ref[0])
     mats = flat.dense_system_matrices(flat.detunings_for(x))
     t_layered = best_time(lambda: layered_loss_and_gradient(net, x, y), args.repeats) / args.batch
-    t_dense = best_time(lambda: network_loss_and_gradient(flat, x, y, readout, method="dense"), args.repeats) / args.batch
+    t_dense = best_time(lambda: network_loss_and_gradient(flat, x, y, readout, method="dense"),
+                        args.repeats) / args.batch
     t_inv = best_time(lambda: [np.linalg.inv(m) for m in mats], args.repeats) / args.batch
     res = {"batch": args.batch, "seconds_per_sample": {"layered": t_layered, "dense_batched": t_dense,
                                                        "numpy_inverse_218": t_inv},

@@ -5,7 +5,8 @@ intrinsic loss 0.1 everywhere) plus ``--long-range`` random long-range couplers;
 waveguides (kappa_ext = 0.5) are read in the diagonal scheme (Im S_ll). "total" is
 ``network_loss_and_gradient(method="sparse-lu")`` (assembly, one SuperLU factorisation, 10 solves, outputs,
 cross-entropy, dC/dDelta for every mode and dC/dJ for every coupling); "floor" is ``scipy.sparse.linalg.splu`` of
-the same matrix with the same options (:data:`pyosc.scattering_solvers.SYMMETRIC_LU`). Prints a table; writes JSON (and a plot with --plot).
+the same matrix with the same options (:data:`pyosc.scattering_solvers.SYMMETRIC_LU`).
+Prints a table; writes JSON (and a plot with --plot).
 """
 from __future__ import annotations
 

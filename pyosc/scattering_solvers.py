@@ -7,7 +7,8 @@ gradient need (the "adjoint" columns are the same columns). Three methods:
 - ``"sparse-lu"``: SciPy SuperLU, one factorisation per sample serving all columns (general sparse networks);
 - ``"dense"``: batched ``numpy.linalg.solve`` over samples (small networks, many samples);
 - ``"layered"``: the Schur-complement recursion over the layers of a :class:`LayeredNetwork`
-  (``G~_0 = A_0^-1``, ``G~_n = [A_n + J_{n-1}^T G~_{n-1} J_{n-1}]^-1``, ``A_n = diag(i (omega - Delta_n) - kappa_n / 2)``),
+  (``G~_0 = A_0^-1``, ``G~_n = [A_n + J_{n-1}^T G~_{n-1} J_{n-1}]^-1``,
+  ``A_n = diag(i (omega - Delta_n) - kappa_n / 2)``),
   followed by back-substitution ``X_n = i G~_n J_n X_{n+1}`` for the last-layer columns.
 
 :func:`choose_method` picks one automatically; every public function accepts ``method=`` to override it.

@@ -332,6 +332,16 @@ def require_data(*names):
         pytest.skip(f"data files {missing} not found in {DATA_HOME} (set PYOSC_DATA_HOME to the shared data folder)")
 
 
+def test_input_encoding_and_missing_files(tmp_path):
+    from pyosc.datasets_scattering import encode_detunings, load_neuroscatter_params
+
+    np.testing.assert_array_equal(encode_detunings([[0, 8, 16]]), [[5, 5, 2.5, 2.5, 0, 0]])
+    with pytest.raises(InvalidInputError, match="pixels must lie"):
+        encode_detunings([[0, 17]])
+    with pytest.raises(FileNotFoundError, match="JJ0.csv"):
+        load_neuroscatter_params(tmp_path)
+
+
 def test_released_parameters_classify_optdigits():
     require_data("optdigits.tes", "neuroscatter-N2-80/JJ0.csv")
     from pyosc.datasets_scattering import load_neuroscatter_params, load_optdigits_detunings

@@ -44,7 +44,7 @@ def add_tasks(tasks) -> None:
 def _config(args, batch_per_class=None) -> EPConfig:
     return EPConfig(beta=args.beta, learning_rate=args.lr, optimizer=args.optimizer, n_iterations=args.iterations,
                     n_inits=args.n_inits, batch_per_class=batch_per_class, eval_every=args.eval_every, seed=args.seed,
-                    relax=RelaxOptions(method=args.method, tol=args.tol))
+                    relax=RelaxOptions(method=args.method, tol=args.tol, rtol=args.tol / 100, atol=args.tol / 100))
 
 
 def run_xor(args) -> int:

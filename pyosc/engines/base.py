@@ -38,7 +38,8 @@ class RelaxOptions:
         Safeguard of ``"newton"``: samples still above ``tol`` after this many iterations are flagged.
     t_max, solver, rtol, atol, max_steps
         ``"ode"``: safeguard time (flagged if not steady by then), diffrax solver name, step-size
-        controller tolerances and step budget.
+        controller tolerances and step budget. An explicit solver's errors of order ``atol`` keep
+        the force near ``atol`` times the stiffness, so ``tol`` must be at least 10 x ``atol``.
     """
 
     method: str = "newton"
@@ -57,6 +58,10 @@ class RelaxOptions:
             check_positive(name, getattr(self, name))
         if int(self.max_iter) < 1 or int(self.max_steps) < 1:
             raise InvalidInputError("max_iter and max_steps must be >= 1")
+        if self.method == "ode" and self.tol < 10 * max(self.atol, self.rtol):
+            raise InvalidInputError(f"with method 'ode', tol ({self.tol:g}) must be at least 10 x atol and rtol "
+                                    f"({self.atol:g}, {self.rtol:g}): integration errors of that size keep the "
+                                    "force from falling further")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,16 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyosc  # noqa: F401  (switches JAX to float64)
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if "PYOSC_DATA_HOME" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["PYOSC_DATA_HOME"] = str(SHARED_DATA)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

@@ -1,0 +1,111 @@
+"""Relaxation to equilibrium: physics invariants of both methods of the JAX engine."""
+import numpy as np
+import pytest
+
+from pyosc import datasets
+from pyosc import topology as T
+from pyosc.engines.base import Nudge, RelaxOptions, get_engine
+from pyosc.errors import InvalidInputError
+from pyosc.models import xy
+from pyosc.training.ep import random_phases
+
+ENGINE = get_engine("jax")
+ODE = RelaxOptions(method="ode", tol=1e-9, rtol=1e-11, atol=1e-11, t_max=2000.0)
+
+
+@pytest.fixture(params=["all-to-all", "layered"])
+def case(request, rng):
+    if request.param == "all-to-all":
+        topo = T.all_to_all(7, 2, 2)
+        p = xy.init_params(topo, rng, scheme="xor")
+    else:
+        topo = T.layered([3, 5, 2])
+        p = xy.init_params(topo, rng, scheme="layered")
+        p = p._replace(h=rng.uniform(0, 0.5, topo.n_units))
+    x = rng.uniform(-np.pi / 2, np.pi / 2, (4, topo.n_inputs))
+    y = datasets.encode_classes(rng.integers(0, topo.n_outputs, 4), topo.n_outputs)
+    return topo, p, x, y, random_phases(rng, x, 3, topo.n_units, None)
+
+
+def test_energy_never_increases_along_relaxation(case):
+    topo, p, x, y, phi0 = case
+    times = np.linspace(0.0, 30.0, 301)
+    traj = ENGINE.trajectory("xy", p, phi0, topo, times, options=RelaxOptions(rtol=1e-10, atol=1e-10))
+    e = np.asarray(xy.energy(traj, p))
+    assert traj.shape == phi0.shape[:2] + (times.size, topo.n_units)
+    assert np.all(np.diff(e, axis=-1) <= 1e-10), np.diff(e, axis=-1).max()
+    assert np.all(e[..., -1] < e[..., 0])
+    nudged = ENGINE.trajectory("xy", p, phi0, topo, times, Nudge(0.5, y), RelaxOptions(rtol=1e-10, atol=1e-10))
+    f = np.asarray(xy.energy(nudged, p) + 0.5 * xy.log_cost(nudged[..., topo.output_units], y[:, None, None, :]))
+    assert np.all(np.diff(f, axis=-1) <= 1e-10)
+
+
+@pytest.mark.parametrize("options", [RelaxOptions(tol=1e-10), ODE], ids=["newton", "ode"])
+def test_converged_states_are_steady_and_inputs_stay_clamped(case, options):
+    topo, p, x, y, phi0 = case
+    for nudge in (None, Nudge(0.3, y)):
+        eq = ENGINE.relax("xy", p, phi0, topo, nudge, options)
+        assert eq.converged.all()
+        assert np.all(eq.force[eq.converged] < options.tol)
+        np.testing.assert_array_equal(eq.phi[..., : topo.n_inputs], phi0[..., : topo.n_inputs])
+        force = -np.asarray(xy.energy_grad_phi(eq.phi, p))
+        if nudge is not None:
+            out = topo.output_units
+            force[..., out] -= nudge.beta * np.asarray(xy.log_cost_grad(eq.phi[..., out], y[:, None, :]))
+        assert np.abs(force[..., topo.n_inputs:]).max() < options.tol
+        hess = np.asarray(xy.energy_hessian(eq.phi, p))[..., topo.n_inputs:, topo.n_inputs:]
+        if nudge is None:  # a stable equilibrium: positive-definite Hessian on the free units
+            assert np.linalg.eigvalsh(hess).min() > 0
+
+
+def test_newton_lowers_energy_and_matches_the_ode_equilibrium(case):
+    topo, p, x, y, phi0 = case
+    newton = ENGINE.relax("xy", p, phi0, topo)
+    ode = ENGINE.relax("xy", p, phi0, topo, options=ODE)
+    e0, en, eo = (np.asarray(xy.energy(a, p)) for a in (phi0, newton.phi, ode.phi))
+    assert np.all(en <= e0)
+    same = np.all(np.abs(np.angle(np.exp(1j * (newton.phi - ode.phi)))) < 1e-6, axis=-1)
+    assert same.mean() >= 0.75, same.mean()  # the same basin in most states; both are stable minima
+    np.testing.assert_allclose(en[same], eo[same], atol=1e-9)
+
+
+def test_unconverged_states_are_flagged(case):
+    topo, p, x, y, phi0 = case
+    eq = ENGINE.relax("xy", p, phi0, topo, options=RelaxOptions(max_iter=1))
+    assert not eq.converged.all() and np.all(eq.force[~eq.converged] > 1e-10)
+    ode = ENGINE.relax("xy", p, phi0, topo, options=RelaxOptions(method="ode", t_max=0.1, tol=1e-7))
+    assert not ode.converged.any()
+
+
+def test_runs_axis_equals_separate_calls(rng):
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, rng, scheme="xor", n_runs=3)
+    d = datasets.xor()
+    phi0 = random_phases(rng, d.x, 2, 5, 3)
+    together = ENGINE.relax("xy", p, phi0, topo, Nudge(0.1, d.y))
+    for r in range(3):
+        alone = ENGINE.relax("xy", xy.XYParams(*(a[r] for a in p)), phi0[r], topo, Nudge(0.1, d.y))
+        np.testing.assert_allclose(together.phi[r], alone.phi, atol=1e-12)
+
+
+def test_bad_engine_inputs_raise(rng):
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, rng, scheme="xor")
+    phi0 = random_phases(rng, datasets.xor().x, 1, 5, None)
+    with pytest.raises(InvalidInputError, match="phi0 must have shape"):
+        ENGINE.relax("xy", p, phi0[..., :4], topo)
+    with pytest.raises(InvalidInputError, match="targets must have shape"):
+        ENGINE.relax("xy", p, phi0, topo, Nudge(0.1, np.zeros((3, 1))))
+    with pytest.raises(InvalidInputError, match="NaN"):
+        ENGINE.relax("xy", p, np.full_like(phi0, np.nan), topo)
+    for beta in (0.0, -0.1, np.nan):
+        with pytest.raises(InvalidInputError, match="beta"):
+            Nudge(beta, np.zeros((4, 1)))
+    with pytest.raises(InvalidInputError, match="method"):
+        RelaxOptions(method="euler")
+    with pytest.raises(InvalidInputError, match="atol"):
+        RelaxOptions(method="ode", tol=1e-10, atol=1e-8)
+    with pytest.raises(InvalidInputError, match="engine"):
+        get_engine("fortran")
+    with pytest.raises(InvalidInputError, match="model"):
+        ENGINE.relax("kuramoto", p, phi0, topo)

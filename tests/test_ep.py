@@ -1,0 +1,158 @@
+"""Equilibrium propagation: gradient against the implicit-function gradient, training, results, interfaces."""
+import numpy as np
+import pytest
+
+from pyosc import datasets
+from pyosc import topology as T
+from pyosc.engines.base import Nudge, RelaxOptions, get_engine
+from pyosc.errors import InvalidInputError
+from pyosc.models import xy
+from pyosc.results import read_netcdf, write_netcdf
+from pyosc.training.ep import EPConfig, implicit_gradient, random_phases, train_ep
+
+ENGINE = get_engine("jax")
+
+
+def _relative_error(a: xy.XYParams, b: xy.XYParams, topo) -> float:
+    mask = topo.trainable_coupling_mask
+    free = ~topo.clamped
+    va = np.concatenate([a.W[mask], a.h[free], a.psi[free]])
+    vb = np.concatenate([b.W[mask], b.h[free], b.psi[free]])
+    return float(np.linalg.norm(va - vb) / np.linalg.norm(vb))
+
+
+def test_ep_gradient_approaches_implicit_gradient(rng):
+    """EP's bias is first order in beta times the log cost's curvature 1/(1 + cos d), so the test
+    keeps samples whose outputs are not nearly anti-aligned with their targets (1 + cos d >= 0.05)."""
+    topo = T.all_to_all(8, 2, 2)
+    p = xy.init_params(topo, rng, scheme="xor")
+    x = rng.uniform(-np.pi / 2, np.pi / 2, (24, 2))
+    y = datasets.encode_classes(rng.integers(0, 2, 24), 2)
+    phi0 = random_phases(rng, x, 2, topo.n_units, None)
+    free = ENGINE.relax("xy", p, phi0, topo)
+    margin = 1 + np.cos(free.phi[..., topo.output_units] - y[:, None, :])
+    keep = np.all(margin >= 0.05, axis=(1, 2))
+    assert keep.sum() >= 6
+    phi0, y = phi0[keep], y[keep]
+    errors = []
+    for beta in (1e-1, 1e-2, 1e-3):
+        step = ENGINE.ep_step("xy", p, phi0, topo, Nudge(beta, y))
+        assert step.free.converged.all() and step.nudged.converged.all()
+        exact = implicit_gradient(p, topo, step.free.phi, y)
+        errors.append(_relative_error(step.gradient, exact, topo))
+    assert errors[0] > errors[1] > errors[2], errors
+    assert errors[2] < 0.02, errors
+    assert errors[2] < errors[0] / 20  # first order in beta
+
+
+def test_implicit_gradient_matches_finite_differences(rng):
+    """The reference itself: d/dtheta of the log cost at the equilibrium that follows theta."""
+    topo = T.all_to_all(6, 2, 1)
+    p = xy.init_params(topo, rng, scheme="xor")
+    x, y = datasets.xor().x[:2], datasets.xor().y[:2]
+    phi0 = random_phases(rng, x, 1, 6, None)
+    eq = ENGINE.relax("xy", p, phi0, topo)
+    exact = implicit_gradient(p, topo, eq.phi, y)
+
+    def cost(q):
+        e = ENGINE.relax("xy", q, eq.phi, topo, options=RelaxOptions(tol=1e-13))  # continuation
+        return float(np.mean(xy.log_cost(e.phi[..., topo.output_units], y[:, None, :])))
+
+    eps = 1e-5
+    for i, j in [(2, 3), (0, 5), (4, 5)]:
+        W = p.W.copy()
+        W[i, j] += eps
+        W[j, i] += eps
+        up = cost(p._replace(W=W))
+        W[i, j] -= 2 * eps
+        W[j, i] -= 2 * eps
+        fd = (up - cost(p._replace(W=W))) / (2 * eps)
+        assert fd == pytest.approx(exact.W[i, j], rel=1e-5, abs=1e-9)
+    for k in (3, 5):
+        h = p.h.copy()
+        h[k] += eps
+        up = cost(p._replace(h=h))
+        h[k] -= 2 * eps
+        assert (up - cost(p._replace(h=h))) / (2 * eps) == pytest.approx(exact.h[k], rel=1e-5, abs=1e-9)
+
+
+def test_xor_training_small(tmp_path):
+    """A small version of the paper's XOR experiment: 10 runs, 300 iterations."""
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, np.random.default_rng(0), scheme="xor", n_runs=10)
+    ds = train_ep(topo, datasets.xor(), p, EPConfig(n_iterations=300, eval_every=100, seed=1), progress=False)
+    final = ds.distance.isel(iteration=-1).values
+    assert final.shape == (10,)
+    assert np.median(final) < 1e-2 and np.mean(final < 5e-2) >= 0.8, final
+    assert np.all(ds.distance.isel(iteration=0).values > 5 * final)
+    assert ds.accuracy.isel(checkpoint=-1).mean() >= 0.9
+    assert int(ds.unconverged.sum()) == 0
+    np.testing.assert_array_equal(ds.checkpoint.values, [0, 100, 200, 300])
+    # clamped parts never change: input-input coupling and input biases
+    np.testing.assert_array_equal(ds.W.values[:, 0, 1], p.W[:, 0, 1])
+    np.testing.assert_array_equal(ds.h.values[:, :2], p.h[:, :2])
+
+    path = write_netcdf(ds, tmp_path / "xor.nc")
+    back = read_netcdf(path)
+    np.testing.assert_array_equal(back.distance.values, ds.distance.values)
+    assert back.distance.attrs["units"] == "1" and back.psi.attrs["units"] == "rad"
+    assert back.attrs["config"]["beta"] == 0.1 and back.attrs["config"]["relax"]["method"] == "newton"
+    assert back.attrs["topology"] == "all-to-all:5" and list(back.distance.dims) == ["run", "iteration"]
+
+
+def test_adam_learns_xor():
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=4)
+    ds = train_ep(topo, datasets.xor(), p, EPConfig(n_iterations=200, optimizer="adam", learning_rate=0.05),
+                  progress=False)
+    first = ds.distance.isel(iteration=slice(0, 10)).mean("iteration").values
+    last = ds.distance.isel(iteration=slice(-10, None)).mean("iteration").values
+    assert np.mean(last < 0.1 * first) >= 0.5, (first, last)
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(y=np.full((4, 1), 0.3)), "target phases"),
+    (dict(y=np.zeros((4, 2))), "y must have shape"),
+    (dict(x=np.zeros((4, 3))), "x must have shape"),
+    (dict(x=np.full((4, 2), np.nan)), "NaN"),
+])
+def test_bad_datasets_raise(change, match):
+    topo = T.all_to_all(5, 2, 1)
+    d = datasets.xor()
+    bad = datasets.PhaseDataset(**{**dict(x=d.x, y=d.y, labels=d.labels, name="bad"), **change})
+    p = xy.init_params(topo, np.random.default_rng(0), scheme="xor")
+    with pytest.raises(InvalidInputError, match=match):
+        train_ep(topo, bad, p, EPConfig(n_iterations=2), progress=False)
+
+
+def test_bad_configs_and_params_raise():
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, np.random.default_rng(0), scheme="xor")
+    for kwargs, match in [(dict(beta=0.0), "beta"), (dict(beta=-1.0), "beta"), (dict(learning_rate=-1), "learning_rate"),
+                          (dict(optimizer="lbfgs"), "optimizer"), (dict(n_inits=0), "n_inits")]:
+        with pytest.raises(InvalidInputError, match=match):
+            EPConfig(**kwargs)
+    W = p.W.copy()
+    W[0, 0] = 1.0
+    with pytest.raises(InvalidInputError, match="diagonal"):
+        train_ep(topo, datasets.xor(), p._replace(W=W), EPConfig(n_iterations=2), progress=False)
+    with pytest.raises(InvalidInputError, match="W must have shape"):
+        train_ep(topo, datasets.xor(), xy.init_params(T.all_to_all(6, 2, 1), np.random.default_rng(0)),
+                 EPConfig(n_iterations=2), progress=False)
+    layered = T.layered([2, 2, 1])
+    with pytest.raises(InvalidInputError, match="does not couple"):
+        train_ep(layered, datasets.xor(), p, EPConfig(n_iterations=2), progress=False)
+
+
+def test_encodings_and_digits_split():
+    train, test = datasets.digits_paper_split()
+    assert train.x.shape == (1000, 64) and test.x.shape == (700, 64)
+    assert np.all(np.bincount(train.labels) == 100) and np.all(np.bincount(test.labels) == 70)
+    assert train.x.min() >= -np.pi / 2 and train.x.max() <= np.pi / 2
+    assert np.all(datasets.decode_classes(train.y) == train.labels)
+    with pytest.raises(InvalidInputError, match="labels"):
+        datasets.encode_classes(np.array([10]))
+    with pytest.raises(InvalidInputError, match="pixels"):
+        datasets.encode_pixels(np.array([17.0]))
+    b = datasets.class_balanced_batch(train.labels, 30, np.random.default_rng(0))
+    assert b.size == 300 and np.all(np.bincount(train.labels[b]) == 30)

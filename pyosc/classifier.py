@@ -87,4 +87,6 @@ class XYClassifier(ClassifierMixin, BaseEstimator):
         return out[:, 0, :]
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(np.sin(self.output_phases(X)), axis=-1)]
+        """Class with the largest sin(phi) among the output units."""
+        phases = self.output_phases(X)
+        return self.classes_[np.argmax(np.sin(phases), axis=-1)]

@@ -1,4 +1,12 @@
-"""The JAX engine: compiled, batched relaxation of the XY model on CPU or GPU, float64.
+"""The JAX engine: compiled, batched relaxation of phase-oscillator models on CPU or GPU, float64.
+
+Models: ``"xy"`` (:mod:`pyosc.models.xy`, parameters :class:`~pyosc.models.xy.XYParams`) and ``"onn"``
+(:mod:`pyosc.models.onn`, the phase-deviation model with a coupling function H given by Fourier
+coefficients, parameters :class:`~pyosc.models.onn.ONNParams`). XY is the first-harmonic case of
+ONN; it keeps its own specialised local-field code, and the Newton loop is shared (:class:`_Ops`).
+The ``"newton"`` method needs an energy: with ``"onn"`` H must be odd (detunings are allowed, they
+tilt the energy). ``"ode"`` and :meth:`JaxEngine.trajectory` integrate the full ONN velocity, even
+parts of H included.
 
 Two relaxation methods (see :class:`~pyosc.engines.base.RelaxOptions`):
 
@@ -17,7 +25,7 @@ Every state is its own problem (vmapped); finished states stop changing.
 from __future__ import annotations
 
 from functools import lru_cache, partial
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import diffrax
 import jax
@@ -27,7 +35,7 @@ from jax.scipy.linalg import cho_solve
 
 from pyosc.engines.base import Engine, Equilibrium, EPStep, Nudge, RelaxOptions
 from pyosc.errors import InvalidInputError, as_real_array
-from pyosc.models import xy
+from pyosc.models import onn, xy
 from pyosc.topology import Topology
 
 
@@ -109,23 +117,88 @@ def _local(phi, W: _Blocks, drive, targets, beta, plan) -> _Local:
     return _Local(phi, F, g, diag)
 
 
+def _onn_local(phi, W: _Blocks, drive, bias, targets, beta, plan) -> _Local:
+    """:func:`_local` for the ONN model: harmonics n = 1..M of H's odd part b_n, drive (..., nf, M) from
+    the clamped units, ``bias`` = (h, psi, omega) on the free units."""
+    ne = plan.n_eliminated
+    b = bias[3]
+    n = jnp.arange(1, b.shape[-1] + 1, dtype=jnp.float64)
+    z = jnp.exp(1j * n * phi[..., None])
+    z_e, z_k = z[..., :ne, :], z[..., ne:, :]
+    u_k = jnp.einsum("...jm,jk->...km", z_k, W.kk.astype(z.dtype))
+    if ne:
+        ek = W.ek.astype(z.dtype)
+        u = jnp.concatenate([jnp.einsum("...km,ek->...em", z_k, ek),
+                             u_k + jnp.einsum("...em,ek->...km", z_e, ek)], axis=-2) + drive
+    else:
+        u = u_k + drive
+    h, psi, omega = bias[:3]
+    F = (-0.5 * jnp.sum(jnp.real(jnp.conj(z) * (u + drive)) * (b / n), axis=(-2, -1))
+         - jnp.sum(h * jnp.cos(phi - psi), axis=-1) - jnp.sum(omega * phi, axis=-1))
+    g = jnp.sum(b * jnp.imag(z * jnp.conj(u)), axis=-1) + h * jnp.sin(phi - psi) - omega
+    diag = jnp.sum(n * b * jnp.real(jnp.conj(z) * u), axis=-1) + h * jnp.cos(phi - psi)
+    out = _idx(plan.outputs)
+    po = phi[..., out]
+    F = F + beta * jnp.where(beta > 0, xy.log_cost(po, targets), 0.0)
+    g = g.at[..., out].add(beta * xy.log_cost_grad(po, targets))
+    diag = diag.at[..., out].add(beta * xy.log_cost_curvature(po, targets))
+    return _Local(phi, F, g, diag)
+
+
+class _Ops(NamedTuple):
+    """The model-specific parts of the Newton loop: ``local(phi)`` -> :class:`_Local`; ``tables(phi)``
+    -> per-unit trigonometric tables; ``block(tables, W_block, rows, cols)`` -> the coupling block of
+    the Hessian on ``rows x cols``."""
+
+    local: Callable
+    tables: Callable
+    block: Callable
+
+
+def _ops(model: str, p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops]:
+    order, clamped, ne = np.asarray(plan.order, dtype=int), np.asarray(plan.clamped, dtype=int), plan.n_eliminated
+    W_ff = p.W[np.ix_(order, order)]
+    W = _Blocks(W_ff[:ne, ne:], W_ff[ne:, ne:])
+    if model == "xy":
+        drive = xy.clamped_drive(phi0, p, order, clamped)
+        return W, _Ops(lambda phi: _local(phi, W, drive, targets, beta, plan),
+                       lambda phi: (jnp.cos(phi), jnp.sin(phi)),
+                       lambda t, Wb, rows, cols: _couplings(t[0], t[1], Wb, rows, cols))
+    n = jnp.arange(1, p.sin.shape[-1] + 1, dtype=jnp.float64)
+    if clamped.size:
+        z_c = jnp.exp(1j * n * phi0[..., clamped, None])
+        drive = jnp.einsum("...cm,cf->...fm", z_c, p.W[np.ix_(clamped, order)].astype(z_c.dtype))
+    else:
+        drive = jnp.zeros(phi0.shape[:-1] + (order.size, n.size), dtype=jnp.complex128)
+    bias = (p.h[order], p.psi[order], p.omega[order], p.sin)
+    weights = n * p.sin
+
+    def block(t, Wb, rows, cols):
+        c, s = t
+        return -Wb * jnp.sum(weights * (c[..., rows, None, :] * c[..., None, cols, :]
+                                        + s[..., rows, None, :] * s[..., None, cols, :]), axis=-1)
+
+    return W, _Ops(lambda phi: _onn_local(phi, W, drive, bias, targets, beta, plan),
+                   lambda phi: (jnp.cos(n * phi[..., None]), jnp.sin(n * phi[..., None])), block)
+
+
 def _couplings(c, s, W_block, rows: slice, cols: slice):
     """-W_ij cos(phi_i - phi_j) for a block of the free units, from c = cos(phi), s = sin(phi)
     (cos(a - b) = cos a cos b + sin a sin b: products instead of a cosine per pair)."""
     return -W_block * (c[..., rows, None] * c[..., None, cols] + s[..., rows, None] * s[..., None, cols])
 
 
-def _damped_newton_step(loc: _Local, W: _Blocks, mu, plan):
+def _damped_newton_step(loc: _Local, W: _Blocks, mu, plan, ops: _Ops):
     """Solve (H + mu) d = -g on the free units; NaN where H + mu is not positive definite."""
     ne = plan.n_eliminated
     e, k = slice(0, ne), slice(ne, None)
     mu_ = mu[..., None]
     nk = loc.phi.shape[-1] - ne
-    c, s = jnp.cos(loc.phi), jnp.sin(loc.phi)
-    schur = _couplings(c, s, W.kk, k, k) + (loc.diag[..., k] + mu_)[..., None] * jnp.eye(nk)
+    t = ops.tables(loc.phi)
+    schur = ops.block(t, W.kk, k, k) + (loc.diag[..., k] + mu_)[..., None] * jnp.eye(nk)
     rhs_k = loc.g[..., k]
     if ne:
-        cross = _couplings(c, s, W.ek, e, k)
+        cross = ops.block(t, W.ek, e, k)
         de = loc.diag[..., e] + mu_
         de = jnp.where(de > 0, de, jnp.nan)
         scaled = cross / de[..., None]
@@ -139,13 +212,11 @@ def _damped_newton_step(loc: _Local, W: _Blocks, mu, plan):
     return -jnp.concatenate([y_e, y_k], axis=-1)
 
 
-def _newton_relax(p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
+def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
     """Pseudo-transient continuation on a flat batch phi0 (B, N) with targets (B, n_out)."""
-    order, clamped, ne = np.asarray(plan.order, dtype=int), np.asarray(plan.clamped, dtype=int), plan.n_eliminated
-    W_ff = p.W[np.ix_(order, order)]
-    W = _Blocks(W_ff[:ne, ne:], W_ff[ne:, ne:])
-    drive = xy.clamped_drive(phi0, p, order, clamped)
-    local = lambda phi: _local(phi, W, drive, targets, beta, plan)  # noqa: E731
+    order = np.asarray(plan.order, dtype=int)
+    W, ops = _ops(model, p, phi0, targets, beta, plan)
+    local = ops.local
     gmax = lambda g: jnp.max(jnp.abs(g), axis=-1)  # noqa: E731
     loc0 = local(phi0[..., order])
     mu0 = mu_scale * jnp.maximum(jnp.max(jnp.abs(loc0.diag), axis=-1), 1e-3)
@@ -156,7 +227,7 @@ def _newton_relax(p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
     def body(s):
         loc, mu, nu, iters, k = s
         active = gmax(loc.g) > tol
-        d = _damped_newton_step(loc, W, mu, plan)
+        d = _damped_newton_step(loc, W, mu, plan, ops)
         trial = local(loc.phi + d)
         predicted = 0.5 * (mu * jnp.sum(d * d, axis=-1) - jnp.sum(loc.g * d, axis=-1))  # quadratic model
         actual = loc.F - trial.F
@@ -171,20 +242,22 @@ def _newton_relax(p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
     zeros = jnp.zeros(phi0.shape[0])
     loc, _, _, iters, _ = jax.lax.while_loop(cond, body, (loc0, mu0, zeros + 2.0, zeros, 0))
     force = gmax(loc.g)
-    stable = jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan)), axis=-1)
+    stable = jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan, ops)), axis=-1)
     return phi0.at[..., order].set(loc.phi), (force <= tol) & stable, force, iters
 
 
-def _gradient(phi, p, targets, beta, plan):
-    """dF/dphi on all units (zero on clamped ones), for the ODE right-hand side."""
+def _gradient(model, phi, p, targets, beta, plan):
+    """-dphi/dt on all units (zero on clamped ones), for the ODE right-hand side: dF/dphi for a
+    gradient flow; for ``"onn"`` minus the full velocity (even parts of H included) plus the nudge."""
     out = np.asarray(plan.order)[list(plan.outputs)]
-    g = xy.energy_grad_phi(phi, p).at[..., out].add(beta * xy.log_cost_grad(phi[..., out], targets))
+    base = xy.energy_grad_phi(phi, p) if model == "xy" else -onn.velocity(phi, p)
+    g = base.at[..., out].add(beta * xy.log_cost_grad(phi[..., out], targets))
     return g.at[..., list(plan.clamped)].set(0.0)
 
 
-def _ode_relax(p, phi0, targets, beta, plan, options: RelaxOptions):
+def _ode_relax(model, p, phi0, targets, beta, plan, options: RelaxOptions):
     """diffrax integration of each state until max |dphi/dt| < tol (or t_max)."""
-    field = lambda t, y, args: -_gradient(y, p, args[0], beta, plan)  # noqa: E731
+    field = lambda t, y, args: -_gradient(model, y, p, args[0], beta, plan)  # noqa: E731
     steady = diffrax.Event(lambda t, y, args, **kw: jnp.max(jnp.abs(field(t, y, args))) < options.tol)
 
     def one(y0, target):
@@ -195,36 +268,37 @@ def _ode_relax(p, phi0, targets, beta, plan, options: RelaxOptions):
         return sol.ys[-1], sol.ts[-1]
 
     phi, t_end = jax.vmap(one)(phi0, targets)
-    force = jnp.max(jnp.abs(_gradient(phi, p, targets, beta, plan)), axis=-1)
+    force = jnp.max(jnp.abs(_gradient(model, phi, p, targets, beta, plan)), axis=-1)
     return phi, (force < options.tol) & (t_end < options.t_max), force, t_end
 
 
-def _relax_flat(p, phi0, targets, beta, plan, options: RelaxOptions, mu_scale):
+def _relax_flat(model, p, phi0, targets, beta, plan, options: RelaxOptions, mu_scale):
     if options.method == "newton":
-        return _newton_relax(p, phi0, targets, beta, plan, options.tol, options.max_iter, mu_scale)
-    return _ode_relax(p, phi0, targets, beta, plan, options)
+        return _newton_relax(model, p, phi0, targets, beta, plan, options.tol, options.max_iter, mu_scale)
+    return _ode_relax(model, p, phi0, targets, beta, plan, options)
 
 
-def _relax_batch(p, phi0, targets, beta, plan, options, mu_scale):
+def _relax_batch(model, p, phi0, targets, beta, plan, options, mu_scale):
     """phi0 (S, M, N), targets (S, n_out) -> Equilibrium fields of shape (S, M[, N])."""
     s, m, n = phi0.shape
     tg = jnp.broadcast_to(targets[:, None, :], (s, m, targets.shape[-1])).reshape(s * m, -1)
-    out = _relax_flat(p, phi0.reshape(s * m, n), tg, beta, plan, options, mu_scale)
+    out = _relax_flat(model, p, phi0.reshape(s * m, n), tg, beta, plan, options, mu_scale)
     return out[0].reshape(s, m, n), *(o.reshape(s, m) for o in out[1:])
 
 
 @lru_cache(maxsize=64)
-def _compiled(kind: str, plan: _Plan, options: RelaxOptions, stacked: bool):
-    """jit-compiled relax / EP step for one network structure; vmapped over runs when ``stacked``."""
+def _compiled(kind: str, model: str, plan: _Plan, options: RelaxOptions, stacked: bool):
+    """jit-compiled relax / EP step for one model and network structure; vmapped over runs when ``stacked``."""
+    param_grad = xy.energy_param_grad if model == "xy" else onn.energy_param_grad
 
     def relax(p, phi0, targets, beta):
-        return _relax_batch(p, phi0, targets, beta, plan, options, 1.0)
+        return _relax_batch(model, p, phi0, targets, beta, plan, options, 1.0)
 
     def ep_step(p, phi0, targets, beta):
-        free = _relax_batch(p, phi0, targets, 0.0, plan, options, 1.0)
-        nudged = _relax_batch(p, free[0], targets, beta, plan, options, 1e-3)
-        g_free = xy.energy_param_grad(free[0], p)
-        g_nudged = xy.energy_param_grad(nudged[0], p)
+        free = _relax_batch(model, p, phi0, targets, 0.0, plan, options, 1.0)
+        nudged = _relax_batch(model, p, free[0], targets, beta, plan, options, 1e-3)
+        g_free = param_grad(free[0], p)
+        g_nudged = param_grad(nudged[0], p)
         grad = jax.tree_util.tree_map(lambda a, b: (a - b) / beta, g_nudged, g_free)
         return grad, free, nudged
 
@@ -240,31 +314,37 @@ class JaxEngine(Engine):
     name = "jax"
 
     def relax(self, model, params, phi0, topology, nudge=None, options=RelaxOptions()):
-        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge)
-        out = _compiled("relax", _plan(topology), options, stacked)(p, phi0, targets, beta)
+        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge, options)
+        out = _compiled("relax", model, _plan(topology), options, stacked)(p, phi0, targets, beta)
         return Equilibrium(*(np.asarray(o) for o in out))
 
     def ep_step(self, model, params, phi0, topology, nudge, options=RelaxOptions()):
         if nudge is None:
             raise InvalidInputError("ep_step needs a Nudge (beta > 0 and targets)")
-        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge)
-        grad, free, nudged = _compiled("ep_step", _plan(topology), options, stacked)(p, phi0, targets, beta)
+        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge, options)
+        grad, free, nudged = _compiled("ep_step", model, _plan(topology), options, stacked)(p, phi0, targets, beta)
         as_eq = lambda e: Equilibrium(*(np.asarray(o) for o in e))  # noqa: E731
-        return EPStep(xy.XYParams(*(np.asarray(g) for g in grad)), as_eq(free), as_eq(nudged))
+        return EPStep(type(p)(*(np.asarray(g) for g in grad)), as_eq(free), as_eq(nudged))
 
     def trajectory(self, model, params, phi0, topology, times, nudge=None, options=RelaxOptions()):
-        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge)
         times = as_real_array("times", times, ndim=1)
         if times.size == 0 or np.any(np.diff(times) <= 0) or times[0] < 0:
             raise InvalidInputError("times must be non-empty, non-negative and strictly increasing")
-        fn = _trajectory_fn(_plan(topology), options, stacked)
+        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge, options)
+        fn = _trajectory_fn(model, _plan(topology), options, stacked)
         return np.asarray(fn(p, phi0, targets, beta, jnp.asarray(times)))
 
     @staticmethod
-    def _prepare(model, params, phi0, topology: Topology, nudge: Nudge | None):
-        if model != "xy":
-            raise InvalidInputError(f"the JAX engine relaxes model 'xy', got {model!r}")
-        p = xy.validate_params(params, topology.n_units)
+    def _prepare(model, params, phi0, topology: Topology, nudge: Nudge | None, options: RelaxOptions):
+        if model == "xy":
+            p = xy.validate_params(params, topology.n_units)
+        elif model == "onn":
+            p = onn.validate_params(params, topology.n_units)
+            if options.method == "newton" and np.any(p.cos != 0):
+                raise InvalidInputError("the coupling function H has even (cos) parts, so the phase model has no "
+                                        "energy for the 'newton' relaxation; use RelaxOptions(method='ode')")
+        else:
+            raise InvalidInputError(f"the JAX engine relaxes models 'xy' and 'onn', got {model!r}")
         stacked = p.W.ndim == 3
         lead = (p.W.shape[0],) if stacked else ()
         phi0 = as_real_array("phi0", phi0, shape=lead + (None, None, topology.n_units))
@@ -276,15 +356,15 @@ class JaxEngine(Engine):
             if targets.shape != (n_samples, topology.n_outputs):
                 raise InvalidInputError(f"targets must have shape (samples, n_outputs) = "
                                         f"{(n_samples, topology.n_outputs)}, got {targets.shape}")
-        return xy.XYParams(*(jnp.asarray(a) for a in p)), jnp.asarray(phi0), jnp.asarray(targets), beta, stacked
+        return type(p)(*(jnp.asarray(a) for a in p)), jnp.asarray(phi0), jnp.asarray(targets), beta, stacked
 
 
 @lru_cache(maxsize=16)
-def _trajectory_fn(plan: _Plan, options: RelaxOptions, stacked: bool):
+def _trajectory_fn(model: str, plan: _Plan, options: RelaxOptions, stacked: bool):
     def run(p, phi0, targets, beta, times):
         s, m, n = phi0.shape
         tg = jnp.broadcast_to(targets[:, None, :], (s, m, targets.shape[-1])).reshape(s * m, -1)
-        field = lambda t, y, args: -_gradient(y, p, args, beta, plan)  # noqa: E731
+        field = lambda t, y, args: -_gradient(model, y, p, args, beta, plan)  # noqa: E731
 
         def one(y0, target):
             sol = diffrax.diffeqsolve(diffrax.ODETerm(field), getattr(diffrax, options.solver)(), 0.0, times[-1],

@@ -11,6 +11,7 @@ Targets have shape ``(samples, n_outputs)`` and are shared by all runs and initi
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -105,6 +106,74 @@ class EPStep(NamedTuple):
     nudged: Equilibrium
 
 
+SOLVERS = ("Tsit5", "Dopri5", "Dopri8", "Kvaerno3", "Kvaerno4", "Kvaerno5")
+ADJOINTS = ("checkpoint", "backsolve")
+
+
+@dataclass(frozen=True)
+class IntegrateOptions:
+    """How to integrate a dynamical model (``integrate`` and ``final_state_loss_and_grad``).
+
+    solver
+        ``"Tsit5"``, ``"Dopri5"``, ``"Dopri8"`` (explicit) or the stiff (L-stable, implicit ESDIRK)
+        ``"Kvaerno3"``, ``"Kvaerno4"``, ``"Kvaerno5"`` (Newton-chord stages with tolerances rtol, atol).
+    rtol, atol, max_steps
+        Adaptive step-size control (error measured in the max norm per trajectory) and step budget;
+        a solve that runs out of steps raises :class:`~pyosc.errors.ConvergenceError`.
+    dt
+        Fixed step size instead of adaptive control (``None``: adaptive).
+    adjoint
+        Gradient through the solve: ``"checkpoint"`` = reverse-mode differentiation of the discrete
+        solver with recursive checkpointing (the exact gradient of the computed solution);
+        ``"backsolve"`` = continuous adjoint ODE integrated backward (memory independent of the
+        number of steps, gradient accurate to the solver tolerance).
+    """
+
+    solver: str = "Tsit5"
+    rtol: float = 1e-8
+    atol: float = 1e-8
+    dt: float | None = None
+    max_steps: int = 100_000
+    adjoint: str = "checkpoint"
+
+    def __post_init__(self):
+        if self.solver not in SOLVERS:
+            raise InvalidInputError(f"unknown solver {self.solver!r}; use one of {SOLVERS}")
+        if self.adjoint not in ADJOINTS:
+            raise InvalidInputError(f"unknown adjoint {self.adjoint!r}; use one of {ADJOINTS}")
+        check_positive("rtol", self.rtol)
+        check_positive("atol", self.atol)
+        if self.dt is not None:
+            check_positive("dt", self.dt)
+        if int(self.max_steps) < 1:
+            raise InvalidInputError(f"max_steps must be >= 1, got {self.max_steps!r}")
+
+
+@dataclass(frozen=True)
+class FinalLoss:
+    """A loss on the output phases at the final time, averaged over samples and initial states.
+
+    ``targets``: (samples, n_out) target phases (rad) of the units ``outputs`` (indices);
+    ``kind``: ``"distance"`` = mean over outputs of (1 - cos(phi - tau)) / 2, in [0, 1], or
+    ``"log"`` = -sum over outputs of log(1 + cos(phi - tau)) (Wang et al.'s cost).
+    """
+
+    targets: np.ndarray
+    outputs: tuple[int, ...] = (-1,)
+    kind: str = "distance"
+
+    def __post_init__(self):
+        if self.kind not in ("distance", "log"):
+            raise InvalidInputError(f"unknown loss kind {self.kind!r}; use 'distance' or 'log'")
+        targets = as_real_array("targets", self.targets, ndim=2)
+        outputs = tuple(int(o) for o in np.atleast_1d(self.outputs))
+        if targets.shape[1] != len(outputs):
+            raise InvalidInputError(f"targets must have one column per output unit ({len(outputs)}), "
+                                    f"got shape {targets.shape}")
+        object.__setattr__(self, "targets", targets)
+        object.__setattr__(self, "outputs", outputs)
+
+
 class Engine(ABC):
     """Integration and sensitivities of named models. Subclasses: :class:`~pyosc.engines.jax_engine.JaxEngine`."""
 
@@ -124,6 +193,24 @@ class Engine(ABC):
     def ep_step(self, model: str, params, phi0: np.ndarray, topology: Topology, nudge: Nudge,
                 options: RelaxOptions = RelaxOptions()) -> EPStep:
         """Free relaxation from ``phi0``, nudged relaxation from the free equilibrium, EP gradient."""
+
+    @abstractmethod
+    def integrate(self, model: str, params: Mapping[str, np.ndarray], y0: np.ndarray, times: np.ndarray, *,
+                  inputs: np.ndarray | None = None, options: IntegrateOptions = IntegrateOptions()) -> np.ndarray:
+        """Integrate a dynamical model (e.g. ``"optomech-averaged"``) from ``y0`` and return the states at ``times``.
+
+        ``params``: name -> array (optionally with a leading ``runs`` axis); ``y0``:
+        ``([runs,] samples, inits, N, state_size)``; ``inputs``: (samples, n_inputs) input phases
+        driving the first units. Result: ``y0.shape[:-2] + (len(times), N, state_size)``.
+        """
+
+    @abstractmethod
+    def final_state_loss_and_grad(self, model: str, params: Mapping[str, np.ndarray], y0: np.ndarray, t1: float,
+                                  loss: FinalLoss, *, inputs: np.ndarray | None = None,
+                                  options: IntegrateOptions = IntegrateOptions()) -> tuple[np.ndarray, dict]:
+        """Loss on the output phases at time ``t1`` and its gradient with respect to every entry of ``params``,
+        through the solve. Returns ``(loss, grads)``: loss a float (array ``(runs,)`` with a runs axis) and
+        grads a dict shaped like ``params`` (without the model's fixed data tables)."""
 
 
 _ENGINES = {"jax": ("pyosc.engines.jax_engine", "JaxEngine")}

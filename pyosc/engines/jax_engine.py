@@ -34,6 +34,7 @@ import numpy as np
 from jax.scipy.linalg import cho_solve
 
 from pyosc.engines.base import Engine, Equilibrium, EPStep, Nudge, RelaxOptions
+from pyosc.engines.jax_dynamics import JaxDynamicsMixin
 from pyosc.errors import InvalidInputError, as_real_array
 from pyosc.models import onn, xy
 from pyosc.topology import Topology
@@ -308,7 +309,7 @@ def _compiled(kind: str, model: str, plan: _Plan, options: RelaxOptions, stacked
     return jax.jit(fn)
 
 
-class JaxEngine(Engine):
+class JaxEngine(JaxDynamicsMixin, Engine):
     """Default engine: JAX + diffrax, float64, compiled per network structure and options."""
 
     name = "jax"

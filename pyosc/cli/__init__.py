@@ -12,7 +12,7 @@ import sys
 
 from pyosc.errors import PyoscError
 
-TASK_MODULES = ["pyosc.cli.xy", "pyosc.cli.scattering", "pyosc.cli.optomech"]
+TASK_MODULES = ["pyosc.cli.xy", "pyosc.cli.scattering", "pyosc.cli.optomech", "pyosc.cli.onn"]
 
 
 def build_parser() -> argparse.ArgumentParser:

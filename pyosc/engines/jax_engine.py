@@ -120,9 +120,9 @@ def _local(phi, W: _Blocks, drive, targets, beta, plan) -> _Local:
 
 def _onn_local(phi, W: _Blocks, drive, bias, targets, beta, plan) -> _Local:
     """:func:`_local` for the ONN model: harmonics n = 1..M of H's odd part b_n, drive (..., nf, M) from
-    the clamped units, ``bias`` = (h, psi, omega) on the free units."""
+    the clamped units, ``bias`` = (h, psi, omega, shil, b) with the first four on the free units."""
     ne = plan.n_eliminated
-    b = bias[3]
+    b = bias[4]
     n = jnp.arange(1, b.shape[-1] + 1, dtype=jnp.float64)
     z = jnp.exp(1j * n * phi[..., None])
     z_e, z_k = z[..., :ne, :], z[..., ne:, :]
@@ -133,16 +133,19 @@ def _onn_local(phi, W: _Blocks, drive, bias, targets, beta, plan) -> _Local:
                              u_k + jnp.einsum("...em,ek->...km", z_e, ek)], axis=-2) + drive
     else:
         u = u_k + drive
-    h, psi, omega = bias[:3]
+    h, psi, omega, shil = bias[:4]
     F = (-0.5 * jnp.sum(jnp.real(jnp.conj(z) * (u + drive)) * (b / n), axis=(-2, -1))
-         - jnp.sum(h * jnp.cos(phi - psi), axis=-1) - jnp.sum(omega * phi, axis=-1))
-    g = jnp.sum(b * jnp.imag(z * jnp.conj(u)), axis=-1) + h * jnp.sin(phi - psi) - omega
-    diag = jnp.sum(n * b * jnp.real(jnp.conj(z) * u), axis=-1) + h * jnp.cos(phi - psi)
+         - jnp.sum(h * jnp.cos(phi - psi), axis=-1) - jnp.sum(omega * phi, axis=-1)
+         - 0.5 * jnp.sum(shil * jnp.cos(2 * phi), axis=-1))
+    g = jnp.sum(b * jnp.imag(z * jnp.conj(u)), axis=-1) + h * jnp.sin(phi - psi) - omega + shil * jnp.sin(2 * phi)
+    diag = (jnp.sum(n * b * jnp.real(jnp.conj(z) * u), axis=-1) + h * jnp.cos(phi - psi)
+            + 2 * shil * jnp.cos(2 * phi))
     out = _idx(plan.outputs)
     po = phi[..., out]
-    F = F + beta * jnp.where(beta > 0, xy.log_cost(po, targets), 0.0)
-    g = g.at[..., out].add(beta * xy.log_cost_grad(po, targets))
-    diag = diag.at[..., out].add(beta * xy.log_cost_curvature(po, targets))
+    nudged = beta > 0  # the free phase may sit exactly at anti-alignment (binary states), where 0 * inf = NaN
+    F = F + beta * jnp.where(nudged, xy.log_cost(po, targets), 0.0)
+    g = g.at[..., out].add(jnp.where(nudged, beta * xy.log_cost_grad(po, targets), 0.0))
+    diag = diag.at[..., out].add(jnp.where(nudged, beta * xy.log_cost_curvature(po, targets), 0.0))
     return _Local(phi, F, g, diag)
 
 
@@ -171,7 +174,7 @@ def _ops(model: str, p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops]:
         drive = jnp.einsum("...cm,cf->...fm", z_c, p.W[np.ix_(clamped, order)].astype(z_c.dtype))
     else:
         drive = jnp.zeros(phi0.shape[:-1] + (order.size, n.size), dtype=jnp.complex128)
-    bias = (p.h[order], p.psi[order], p.omega[order], p.sin)
+    bias = (p.h[order], p.psi[order], p.omega[order], p.shil[order], p.sin)
     weights = n * p.sin
 
     def block(t, Wb, rows, cols):
@@ -252,7 +255,7 @@ def _gradient(model, phi, p, targets, beta, plan):
     gradient flow; for ``"onn"`` minus the full velocity (even parts of H included) plus the nudge."""
     out = np.asarray(plan.order)[list(plan.outputs)]
     base = xy.energy_grad_phi(phi, p) if model == "xy" else -onn.velocity(phi, p)
-    g = base.at[..., out].add(beta * xy.log_cost_grad(phi[..., out], targets))
+    g = base.at[..., out].add(jnp.where(beta > 0, beta * xy.log_cost_grad(phi[..., out], targets), 0.0))
     return g.at[..., list(plan.clamped)].set(0.0)
 
 
@@ -315,14 +318,14 @@ class JaxEngine(JaxDynamicsMixin, Engine):
     name = "jax"
 
     def relax(self, model, params, phi0, topology, nudge=None, options=RelaxOptions()):
-        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge, options)
+        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge, options.method == "newton")
         out = _compiled("relax", model, _plan(topology), options, stacked)(p, phi0, targets, beta)
         return Equilibrium(*(np.asarray(o) for o in out))
 
     def ep_step(self, model, params, phi0, topology, nudge, options=RelaxOptions()):
         if nudge is None:
             raise InvalidInputError("ep_step needs a Nudge (beta > 0 and targets)")
-        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge, options)
+        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge, options.method == "newton")
         grad, free, nudged = _compiled("ep_step", model, _plan(topology), options, stacked)(p, phi0, targets, beta)
         as_eq = lambda e: Equilibrium(*(np.asarray(o) for o in e))  # noqa: E731
         return EPStep(type(p)(*(np.asarray(g) for g in grad)), as_eq(free), as_eq(nudged))
@@ -331,17 +334,17 @@ class JaxEngine(JaxDynamicsMixin, Engine):
         times = as_real_array("times", times, ndim=1)
         if times.size == 0 or np.any(np.diff(times) <= 0) or times[0] < 0:
             raise InvalidInputError("times must be non-empty, non-negative and strictly increasing")
-        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge, options)
+        p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge, needs_energy=False)
         fn = _trajectory_fn(model, _plan(topology), options, stacked)
         return np.asarray(fn(p, phi0, targets, beta, jnp.asarray(times)))
 
     @staticmethod
-    def _prepare(model, params, phi0, topology: Topology, nudge: Nudge | None, options: RelaxOptions):
+    def _prepare(model, params, phi0, topology: Topology, nudge: Nudge | None, needs_energy: bool):
         if model == "xy":
             p = xy.validate_params(params, topology.n_units)
         elif model == "onn":
             p = onn.validate_params(params, topology.n_units)
-            if options.method == "newton" and np.any(p.cos != 0):
+            if needs_energy and np.any(p.cos != 0):
                 raise InvalidInputError("the coupling function H has even (cos) parts, so the phase model has no "
                                         "energy for the 'newton' relaxation; use RelaxOptions(method='ode')")
         else:

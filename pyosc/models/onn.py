@@ -5,7 +5,7 @@ is available) from the group's earlier work (Corinto-Bonnin-Gilli; Zoppo et al.,
 shared/research/optomech_onn.md, Part B. By Malkin's theorem the phase deviations phi_k (rad, relative
 to the free-running limit cycle, in its rotating frame) obey
 
-    dphi_k/dt = omega_k + sum_j W_kj H(phi_j - phi_k) + h_k sin(psi_k - phi_k),
+    dphi_k/dt = omega_k + sum_j W_kj H(phi_j - phi_k) + h_k sin(psi_k - phi_k) - s_k sin(2 phi_k),
 
 with a coupling function given by its Fourier series (per unit coupling, rad per unit time)
 
@@ -13,11 +13,16 @@ with a coupling function given by its Fourier series (per unit coupling, rad per
 
 W symmetric with a zero diagonal (e.g. the memristor conductances), omega_k the frequency detunings
 from the reference frequency, and (h_k, psi_k) an external injection-locking drive of amplitude h_k and
-phase psi_k (first harmonic). Time is in units of the circuit's time (e.g. sqrt(LC)).
+phase psi_k (first harmonic). s_k >= 0 is a second-harmonic injection (SHIL: a drive at twice the
+oscillation frequency, locked to the reference frame), which makes the binary states phi_k in {0, pi}
+stiffer by 2 s_k; it is the usual binarising input of oscillator Ising machines and associative
+memories (RECONSTRUCTED: the paper's abstract does not say whether it is used). Time is in units of
+the circuit's time (e.g. sqrt(LC)).
 
 Energy. If H is odd (a_n = 0 for every n >= 0) the flow is a gradient flow, dphi/dt = -dE/dphi, with
 
-    E(phi) = -1/2 sum_kj W_kj U(phi_k - phi_j) - sum_k h_k cos(phi_k - psi_k) - sum_k omega_k phi_k,
+    E(phi) = -1/2 sum_kj W_kj U(phi_k - phi_j) - sum_k h_k cos(phi_k - psi_k) - sum_k omega_k phi_k
+             - 1/2 sum_k s_k cos(2 phi_k),
     U(x)   = sum_n (b_n / n) cos(n x),
 
 so E never increases along the dynamics. The XY model (:mod:`pyosc.models.xy`) is the special case
@@ -96,23 +101,26 @@ def coupling_function(sin=(1.0,), cos=None) -> CouplingFunction:
 class ONNParams(NamedTuple):
     """Parameters of the phase model. ``W``: (..., N, N) symmetric couplings, zero diagonal;
     ``h``, ``psi``: (..., N) drive amplitudes and phases (rad); ``omega``: (..., N) detunings (rad per
-    unit time); ``sin``: (..., M) and ``cos``: (..., M+1) Fourier coefficients of H (fixed by the
+    unit time); ``shil``: (..., N) second-harmonic injection amplitudes; ``sin``: (..., M) and ``cos``: (..., M+1) Fourier coefficients of H (fixed by the
     circuit, not trained). A leading axis, when present, stacks independent networks."""
 
     W: jnp.ndarray
     h: jnp.ndarray
     psi: jnp.ndarray
     omega: jnp.ndarray
+    shil: jnp.ndarray
     sin: jnp.ndarray
     cos: jnp.ndarray
 
 
-def make_params(W, H: CouplingFunction, h=None, psi=None, omega=None) -> ONNParams:
-    """Parameters with zero drives and detunings unless given; ``H`` is broadcast over a leading runs axis."""
+def make_params(W, H: CouplingFunction, h=None, psi=None, omega=None, shil=None) -> ONNParams:
+    """Parameters with zero drives, detunings and SHIL unless given (arrays or scalars broadcast to the
+    units); ``H`` is broadcast over a leading runs axis."""
     W = np.asarray(W, dtype=float)
     zeros = np.zeros(W.shape[:-1])
     lead = W.shape[:-2]
-    return ONNParams(W, zeros if h is None else h, zeros if psi is None else psi, zeros if omega is None else omega,
+    unit = lambda v: zeros.copy() if v is None else np.broadcast_to(np.asarray(v, dtype=float), zeros.shape).copy()  # noqa: E731
+    return ONNParams(W, unit(h), unit(psi), unit(omega), unit(shil),
                      np.broadcast_to(np.asarray(H.sin, float), lead + (H.n_harmonics,)).copy(),
                      np.broadcast_to(np.asarray(H.cos, float), lead + (H.n_harmonics + 1,)).copy())
 
@@ -126,6 +134,9 @@ def validate_params(params: ONNParams, n_units: int | None = None) -> ONNParams:
     h = as_real_array("h", params.h, shape=lead + (n,))
     psi = as_real_array("psi", params.psi, shape=lead + (n,))
     omega = as_real_array("omega", params.omega, shape=lead + (n,))
+    shil = as_real_array("shil", params.shil, shape=lead + (n,))
+    if np.any(shil < 0):
+        raise InvalidInputError("shil (second-harmonic injection amplitudes) must be >= 0")
     b = as_real_array("sin", params.sin, shape=lead + (None,))
     a = as_real_array("cos", params.cos, shape=lead + (b.shape[-1] + 1,))
     if b.shape[-1] < 1:
@@ -134,7 +145,7 @@ def validate_params(params: ONNParams, n_units: int | None = None) -> ONNParams:
         raise InvalidInputError("W must be symmetric")
     if np.any(np.diagonal(W, axis1=-2, axis2=-1) != 0):
         raise InvalidInputError("W must have a zero diagonal")
-    return ONNParams(W, h, psi, omega, b, a)
+    return ONNParams(W, h, psi, omega, shil, b, a)
 
 
 def energy_status(params: ONNParams, *, warn: bool = True, rtol: float = 1e-12) -> dict[str, bool]:
@@ -173,7 +184,7 @@ def velocity(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
     rel = u * jnp.conj(z)                                       # sum_j W_kj e^{i n (phi_j - phi_k)}
     coupled = jnp.sum(p.sin[..., None, :] * jnp.imag(rel) + p.cos[..., None, 1:] * jnp.real(rel), axis=-1)
     coupled = coupled + p.cos[..., None, 0] * jnp.sum(p.W, axis=-1)
-    return p.omega + coupled + p.h * jnp.sin(p.psi - phi)
+    return p.omega + coupled + p.h * jnp.sin(p.psi - phi) - p.shil * jnp.sin(2 * phi)
 
 
 def energy(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
@@ -182,7 +193,8 @@ def energy(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
     z = jnp.exp(1j * n * phi[..., None])
     u = jnp.einsum("...kj,...jm->...km", p.W.astype(z.dtype), z)
     pair = jnp.sum(jnp.real(jnp.conj(z) * u) * (p.sin / n)[..., None, :], axis=(-2, -1))
-    return -0.5 * pair - jnp.sum(p.h * jnp.cos(phi - p.psi), axis=-1) - jnp.sum(p.omega * phi, axis=-1)
+    return (-0.5 * pair - jnp.sum(p.h * jnp.cos(phi - p.psi), axis=-1) - jnp.sum(p.omega * phi, axis=-1)
+            - 0.5 * jnp.sum(p.shil * jnp.cos(2 * phi), axis=-1))
 
 
 def energy_grad_phi(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
@@ -192,11 +204,11 @@ def energy_grad_phi(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
 
 def energy_hessian(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
     """d^2E/dphi_k dphi_j, shape ``phi.shape + (N,)``; off-diagonal W_kj U''(phi_k - phi_j) =
-    -W_kj sum_n n b_n cos(n (phi_k - phi_j)), diagonal minus the row sum plus h_k cos(phi_k - psi_k)."""
+    -W_kj sum_n n b_n cos(n (phi_k - phi_j)), diagonal minus the row sum plus h_k cos(phi_k - psi_k) + 2 s_k cos(2 phi_k)."""
     n = _harmonics(p.sin)
     d = phi[..., :, None, None] - phi[..., None, :, None]
     off = -p.W * jnp.sum(p.sin[..., None, None, :] * n * jnp.cos(n * d), axis=-1)
-    diag = -jnp.sum(off, axis=-1) + p.h * jnp.cos(phi - p.psi)
+    diag = -jnp.sum(off, axis=-1) + p.h * jnp.cos(phi - p.psi) + 2 * p.shil * jnp.cos(2 * phi)
     return off * (1.0 - jnp.eye(phi.shape[-1])) + diag[..., :, None] * jnp.eye(phi.shape[-1])
 
 
@@ -204,18 +216,20 @@ def energy_param_grad(phi: jnp.ndarray, p: ONNParams) -> ONNParams:
     """dE/dtheta averaged over the leading axes of ``phi`` (the parameters' runs axis excluded).
 
     dE/dW_kj = -<U(phi_k - phi_j)> per pair (both entries), dE/dh_k = -<cos(phi_k - psi_k)>,
-    dE/dpsi_k = -h_k <sin(phi_k - psi_k)>, dE/domega_k = -<phi_k>; H's coefficients are not trained
-    (zero). For H = sin this equals :func:`pyosc.models.xy.energy_param_grad`.
+    dE/dpsi_k = -h_k <sin(phi_k - psi_k)>, dE/domega_k = -<phi_k>, dE/ds_k = -<cos(2 phi_k)>/2; H's
+    coefficients are not trained (zero). For H = sin this equals :func:`pyosc.models.xy.energy_param_grad`.
     """
     nunits = phi.shape[-1]
     flat = phi.reshape(-1, nunits)
     n = _harmonics(p.sin)
     z = jnp.exp(1j * n * flat[..., None])                                   # (S, N, M)
     gram = jnp.real(jnp.einsum("skm,sjm->kjm", jnp.conj(z), z)) / flat.shape[0]
+    gram = 0.5 * (gram + jnp.swapaxes(gram, 0, 1))  # exactly symmetric (optimizers amplify rounding asymmetry)
     dW = -jnp.sum(gram * (p.sin / n), axis=-1) * (1.0 - jnp.eye(nunits))
     dh = -jnp.mean(jnp.cos(flat - p.psi), axis=0)
     dpsi = -p.h * jnp.mean(jnp.sin(flat - p.psi), axis=0)
-    return ONNParams(dW, dh, dpsi, -jnp.mean(flat, axis=0), jnp.zeros_like(p.sin), jnp.zeros_like(p.cos))
+    return ONNParams(dW, dh, dpsi, -jnp.mean(flat, axis=0), -0.5 * jnp.mean(jnp.cos(2 * flat), axis=0),
+                     jnp.zeros_like(p.sin), jnp.zeros_like(p.cos))
 
 
 def from_xy(p: xy.XYParams) -> ONNParams:

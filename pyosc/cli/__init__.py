@@ -1,6 +1,7 @@
 """The ``pyosc`` command line.
 
-``pyosc train TASK [options]`` trains one task and writes its history to NetCDF. Each module in
+``pyosc train TASK [options]`` trains one task and writes its history to NetCDF;
+``pyosc study run|collect|plot FILE`` runs parameter studies (:mod:`pyosc.studies`). Each module in
 :data:`TASK_MODULES` adds its tasks through ``add_tasks(subparsers)``; a task's parser sets
 ``func(args) -> int`` as its default.
 """
@@ -22,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     tasks = train.add_subparsers(dest="task", required=True, metavar="TASK")
     for name in TASK_MODULES:
         importlib.import_module(name).add_tasks(tasks)
+    from pyosc.cli.study import add_commands
+
+    add_commands(commands)
     return parser
 
 

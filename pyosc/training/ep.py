@@ -38,6 +38,8 @@ class EPConfig:
 
     ``batch_per_class=None`` uses the whole training set every iteration (XOR); an integer draws
     that many samples per class with replacement (the paper's digits batches: 30 -> 300).
+    ``snapshots``: iterations at which the parameters are kept (before that iteration's update;
+    ``n_iterations`` means the final parameters), e.g. for confusion matrices during training.
     """
 
     beta: float = 0.1
@@ -47,6 +49,7 @@ class EPConfig:
     n_inits: int = 1
     batch_per_class: int | None = None
     eval_every: int = 0
+    snapshots: tuple[int, ...] = ()
     seed: int = 0
     relax: RelaxOptions = field(default_factory=RelaxOptions)
 
@@ -60,6 +63,9 @@ class EPConfig:
             raise InvalidInputError(f"batch_per_class must be >= 1 or None, got {self.batch_per_class!r}")
         if self.eval_every < 0:
             raise InvalidInputError(f"eval_every must be >= 0, got {self.eval_every!r}")
+        object.__setattr__(self, "snapshots", tuple(sorted(set(int(i) for i in self.snapshots))))
+        if any(not 0 <= i <= self.n_iterations for i in self.snapshots):
+            raise InvalidInputError(f"snapshots must lie in 0..n_iterations, got {self.snapshots}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -140,6 +146,7 @@ def train_ep(topology: Topology, train: PhaseDataset, params: xy.XYParams, confi
     unconverged = np.zeros((n_runs, config.n_iterations), dtype=np.int64)
     acc = np.zeros((n_runs, len(checkpoints)))
     eval_rng = np.random.default_rng([config.seed, 1])
+    snapshots = []
 
     def evaluate(j):
         out, _ = predict_phases(engine, params, topology, eval_data.x, eval_rng, config.relax)
@@ -150,6 +157,8 @@ def train_ep(topology: Topology, train: PhaseDataset, params: xy.XYParams, confi
     for it in bar:
         if checkpoints and it in checkpoints:
             evaluate(checkpoints.index(it))
+        if it in config.snapshots:
+            snapshots.append(params)
         idx = (np.arange(train.x.shape[0]) if config.batch_per_class is None
                else class_balanced_batch(train.labels, config.batch_per_class, rng))
         phi0 = random_phases(rng, train.x[idx], config.n_inits, topology.n_units, runs)
@@ -167,9 +176,19 @@ def train_ep(topology: Topology, train: PhaseDataset, params: xy.XYParams, confi
             bar.set_postfix(distance=f"{distance[:, it].mean():.2e}")
     if checkpoints and checkpoints[-1] == config.n_iterations:
         evaluate(len(checkpoints) - 1)
+    if config.n_iterations in config.snapshots:
+        snapshots.append(params)
     elapsed = time.perf_counter() - start
-    return history_dataset(topology, config, params, distance, unconverged, checkpoints, acc, runs, elapsed,
-                           engine.name, train.name, eval_data.name)
+    ds = history_dataset(topology, config, params, distance, unconverged, checkpoints, acc, runs, elapsed,
+                         engine.name, train.name, eval_data.name)
+    if snapshots:
+        lift = (lambda a: np.asarray(a)) if runs else (lambda a: np.asarray(a)[None])
+        for name, dims, unit in (("W", ("unit", "unit_"), "1/time"), ("h", ("unit",), "1/time"), ("psi", ("unit",), "rad")):
+            stack = np.stack([lift(getattr(p, name)) for p in snapshots], axis=1)
+            ds[f"{name}_snapshot"] = (("run", "snapshot") + dims, stack, {"long_name": f"{name} at the snapshot iteration",
+                                                                          "units": unit})
+        ds = ds.assign_coords(snapshot=("snapshot", np.asarray(config.snapshots, dtype=np.int64)))
+    return ds
 
 
 def history_dataset(topology, config, params, distance, unconverged, checkpoints, acc, runs, elapsed,

@@ -1,0 +1,100 @@
+"""Figures for training histories and parameter studies (matplotlib, written as PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from pyosc import analysis  # noqa: E402
+
+
+def learning_curves(distance: xr.DataArray, by: str | None = None, ax=None):
+    """Run-averaged distance vs iteration (log scale), one line per value of ``by``."""
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    mean = distance.mean("run") if "run" in distance.dims else distance
+    groups = [(None, mean)] if by is None else [(v, mean.sel({by: v})) for v in mean[by].values]
+    for v, line in groups:
+        ax.semilogy(line.iteration, line, label=None if v is None else f"{by} = {v}")
+    ax.set(xlabel="iteration", ylabel="distance (mean over runs)")
+    if by is not None:
+        ax.legend(fontsize=8)
+    return ax
+
+
+def speed_sweep(speed: xr.DataArray, dim: str, per: xr.DataArray | None = None, label: str | None = None):
+    """Learning speed vs a swept quantity; with ``per``, a second panel of speed / per."""
+    fig, axes = plt.subplots(1, 2 if per is not None else 1, figsize=(10 if per is not None else 5, 4), squeeze=False)
+    lines = [speed] if len(speed.dims) == 1 else [speed.sel({d: v}) for d in speed.dims if d != dim for v in speed[d].values]
+    for s in lines:
+        extra = ", ".join(f"{k} = {s[k].item()}" for k in s.coords if k != dim and s[k].ndim == 0)
+        axes[0, 0].plot(s[dim], s, "o-", label=extra or None)
+        if per is not None:
+            axes[0, 1].plot(s[dim], analysis.speed_per_init(s, s[dim]), "o-", label=extra or None)
+    axes[0, 0].set(xlabel=label or dim, ylabel="learning speed (decades / iteration)")
+    if per is not None:
+        axes[0, 1].set(xlabel=label or dim, ylabel="speed / M_init")
+    for ax in axes.ravel():
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_curves(accuracy: xr.DataArray, by: str, ax=None):
+    """Test accuracy vs iteration, one line per value of ``by`` (first run)."""
+    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    acc = accuracy.isel(run=0) if "run" in accuracy.dims else accuracy
+    for v in acc[by].values:
+        line = acc.sel({by: v}).dropna("checkpoint")
+        ax.plot(line.checkpoint, 100 * line, label=f"{v}: best {100 * float(line.max()):.1f} %")
+    ax.set(xlabel="iteration", ylabel="test accuracy (%)", ylim=(0, 100))
+    ax.legend(fontsize=8)
+    return ax
+
+
+def confusion_panels(matrices: list[np.ndarray], titles: list[str]):
+    """A row of confusion matrices (rows: true class, columns: predicted class)."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(3 * len(matrices), 3.2), squeeze=False)
+    for ax, m, t in zip(axes[0], matrices, titles):
+        ax.imshow(m, cmap="Blues")
+        ax.set(title=t, xlabel="predicted", ylabel="true", xticks=range(m.shape[0]), yticks=range(m.shape[0]))
+        ax.tick_params(labelsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def plot_study(study, first: int = 300) -> list[Path]:
+    """The standard figures of a collected study (``<output>/<name>.nc``): learning curves, speed sweeps
+    (over ``units`` and ``n_inits``) for XOR studies, accuracy curves for digits studies."""
+    from pyosc.results import read_netcdf
+
+    ds = read_netcdf(study.output / f"{study.name}.nc")
+    out, dims = [], [a.dim for a in study.axes]
+    if "distance" in ds:
+        by = dims[0] if dims else None
+        dist = ds.distance if len(dims) <= 1 else ds.distance.isel({d: 0 for d in dims[1:]})
+        ax = learning_curves(dist, by)
+        out.append(_save(ax.figure, study.output / "learning_curves.png"))
+        k = min(first, ds.sizes["iteration"])
+        speed = analysis.learning_speed(ds.distance, k)
+        for dim, label in (("units", "network size N"), ("n_inits", "M_init")):
+            if dim in dims:
+                fig = speed_sweep(speed, dim, per=ds[dim] if dim == "n_inits" else None, label=label)
+                fig.axes[0].set_title(f"{study.name}: speed over the first {k} iterations", fontsize=9)
+                out.append(_save(fig, study.output / f"speed_vs_{dim}.png"))
+    if "accuracy" in ds and ds.sizes.get("checkpoint", 0) > 1 and dims:
+        acc = ds.accuracy if len(dims) == 1 else ds.accuracy.isel({d: 0 for d in dims[1:]})
+        ax = accuracy_curves(acc, dims[0])
+        out.append(_save(ax.figure, study.output / "accuracy_curves.png"))
+    return out
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

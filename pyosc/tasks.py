@@ -1,0 +1,100 @@
+"""Trainable tasks that parameter studies can run: a name, a typed configuration schema, a run function.
+
+A task's ``run(config) -> xarray.Dataset`` trains one configuration (for the XY tasks, ``runs``
+independent networks in one vectorised call) and returns its history. Study files name a task and
+set its keys; :func:`validate_config` checks names and types before any work starts.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import xarray as xr
+
+from pyosc.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class Task:
+    """``schema`` maps each configuration key to ``(type, default)``."""
+
+    name: str
+    description: str
+    schema: dict[str, tuple[type, Any]]
+    run: Callable[[dict], xr.Dataset]
+
+
+def _ep_config(c: dict, batch_per_class=None):
+    from pyosc.engines.base import RelaxOptions
+    from pyosc.training.ep import EPConfig
+
+    return EPConfig(beta=c["beta"], learning_rate=c["learning_rate"], optimizer=c["optimizer"],
+                    n_iterations=c["iterations"], n_inits=c["n_inits"], batch_per_class=batch_per_class,
+                    eval_every=c["eval_every"], snapshots=tuple(c.get("snapshots", ())), seed=c["seed"],
+                    relax=RelaxOptions(tol=c["tol"]))
+
+
+def _run_xy_xor(c: dict) -> xr.Dataset:
+    from pyosc import datasets, topology
+    from pyosc.models import xy
+    from pyosc.training.ep import train_ep
+
+    topo = topology.all_to_all(c["units"], 2, 1)
+    params = xy.init_params(topo, np.random.default_rng(c["seed"]), scheme="xor", n_runs=c["runs"])
+    return train_ep(topo, datasets.xor(), params, _ep_config(c), progress=False)
+
+
+def _run_xy_digits(c: dict) -> xr.Dataset:
+    from pyosc import datasets, topology
+    from pyosc.models import xy
+    from pyosc.training.ep import train_ep
+
+    topo = topology.from_spec(c["arch"], n_inputs=64, n_outputs=10)
+    params = xy.init_params(topo, np.random.default_rng(c["seed"]), scheme="layered" if topo.layers else "all-to-all")
+    train, test = datasets.digits_paper_split()
+    return train_ep(topo, train, params, _ep_config(c, c["batch_per_class"]), test=test, progress=False)
+
+
+_EP_KEYS = {"beta": (float, 0.1), "optimizer": (str, "sgd"), "n_inits": (int, 1), "seed": (int, 0), "tol": (float, 1e-10)}
+
+TASKS: dict[str, Task] = {
+    "xy-xor": Task("xy-xor", "XOR on an all-to-all XY network trained by EP (runs = independent seeds)",
+                   {"units": (int, 5), "runs": (int, 100), "iterations": (int, 1000), "learning_rate": (float, 0.1),
+                    "eval_every": (int, 100), **_EP_KEYS}, _run_xy_xor),
+    "xy-digits": Task("xy-digits", "8x8 digits on a layered or all-to-all XY network trained by EP",
+                      {"arch": (str, "layered:64,200,10"), "iterations": (int, 2000), "learning_rate": (float, 0.01),
+                       "batch_per_class": (int, 30), "eval_every": (int, 5), "snapshots": (list, []), **_EP_KEYS},
+                      _run_xy_digits),
+}
+
+
+def register(task: Task) -> None:
+    """Add a task (e.g. from another platform's module)."""
+    TASKS[task.name] = task
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise InvalidInputError(f"unknown task {name!r}; available: {sorted(TASKS)}")
+    return TASKS[name]
+
+
+def check_value(task: Task, key: str, value: Any, where: str) -> Any:
+    """``value`` converted to the schema type of ``key``; errors name ``where`` (e.g. 'sweep.units')."""
+    if key not in task.schema:
+        raise InvalidInputError(f"unknown key {where!r} for task {task.name!r}; allowed: {sorted(task.schema)}")
+    kind = task.schema[key][0]
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InvalidInputError(f"{where} must be of type {kind.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def validate_config(task: Task, config: dict) -> dict:
+    """The full configuration: defaults overlaid with ``config``, every key and type checked."""
+    full = {k: default for k, (_, default) in task.schema.items()}
+    for k, v in config.items():
+        full[k] = check_value(task, k, v, k)
+    return full

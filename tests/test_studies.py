@@ -1,0 +1,130 @@
+"""Parameter studies: validation, crash-safe resumable runs, failures, dask, collection."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pyosc.errors import InvalidInputError
+from pyosc.results import read_netcdf
+from pyosc.studies import collect, collect_to_file, load_study, run_study
+
+TINY = """
+task = "xy-xor"
+[base]
+runs = 2
+iterations = 8
+eval_every = 4
+[sweep]
+{sweep}
+"""
+
+
+def _study(tmp_path: Path, sweep: str, name: str = "s") -> Path:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / f"{name}.toml"
+    path.write_text(TINY.format(sweep=sweep))
+    return path
+
+
+def test_grid_names_and_ranges(tmp_path):
+    study = load_study(_study(tmp_path, 'units = [4, 5]\nlearning_rate = {start = 0.05, stop = 0.1, num = 2}'))
+    pts = study.points()
+    assert len(pts) == 4 and len({p.name for p in pts}) == 4
+    assert pts[1].config["learning_rate"] == 0.1 and pts[1].config["units"] == 4 and pts[1].config["runs"] == 2
+    assert study.output == tmp_path / "results" / "s"
+
+
+def test_zipped_axes(tmp_path):
+    path = tmp_path / "z.toml"
+    path.write_text('task = "xy-xor"\n[[zip]]\ndim = "setting"\nunits = [4, 5]\nn_inits = [1, 2]\n')
+    pts = load_study(path).points()
+    assert [(p.config["units"], p.config["n_inits"]) for p in pts] == [(4, 1), (5, 2)]
+    assert [p.coords["setting"] for p in pts] == [0, 1]
+
+
+@pytest.mark.parametrize("text, match", [
+    ('task = "xy-xor"\ncolour = 1', "colour"),
+    ('task = "xy-xor"\n[base]\nunitz = 5', "unitz"),
+    ('task = "xy-xor"\n[base]\nunits = "five"', "base.units must be of type int"),
+    ('task = "xy-xor"\n[sweep]\nbeta = ["a", "b"]', "sweep.beta must be of type float"),
+    ('task = "xy-xor"\n[sweep]\nunits = []', "sweep.units is an empty sweep"),
+    ('task = "xy-xor"\n[sweep]\nunits = {start = 3}', "sweep.units: a range needs"),
+    ('task = "xy-xor"\n[sweep]\nrunz = [1, 2]', "runz"),
+    ('task = "heat-equation"', "unknown task 'heat-equation'"),
+    ('[base]\nunits = 5', "must name a task"),
+    ('task = "xy-xor"\n[base]\nunits = 5\n[sweep]\nunits = [3]', "both in base and swept"),
+    ('task = "xy-xor"\n[[zip]]\ndim = "a"\nunits = [3, 4]\nn_inits = [1]', "equal length"),
+    ('task = "xy-xor"\n[base\n', "not valid TOML"),
+])
+def test_invalid_study_files_fail_before_any_work(tmp_path, text, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(InvalidInputError, match=match):
+        load_study(path)
+    assert not (tmp_path / "results").exists()
+
+
+def test_failing_point_is_recorded_and_others_complete(tmp_path):
+    # N = 2 leaves no room for an output unit next to the 2 inputs: the task itself raises
+    study = load_study(_study(tmp_path, "units = [2, 4]"))
+    summary = run_study(study, progress=False)
+    assert summary.done == 1 and list(summary.failed) == ["units-2"]
+    assert "n_outputs" in summary.failed["units-2"]
+    assert (study.points_dir / "units-4.nc").exists() and (study.points_dir / "units-2.error.json").exists()
+    ds = collect(study, lazy=False)
+    assert ds.attrs["missing_points"] == ["units-2"]
+    assert np.isnan(ds.distance.sel(units=2)).all() and np.isfinite(ds.distance.sel(units=4)).all()
+
+
+def test_sigkill_midway_then_resume(tmp_path):
+    path = _study(tmp_path, "units = [3, 4, 5]\nseed = [0, 1]", name="k")
+    study = load_study(path)
+    cmd = [sys.executable, "-m", "pyosc", "study", "run", str(path), "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(study.points_dir.glob("*.nc"))) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker processes
+    proc.wait()
+    before = sorted(p.name for p in study.points_dir.glob("*.nc"))
+    assert 2 <= len(before) < 6, before
+    summary = run_study(study, progress=False)
+    assert summary.skipped == len(before) and summary.done == 6 - len(before) and not summary.failed
+    files = sorted(study.points_dir.glob("*.nc"))
+    assert [f.stem for f in files] == sorted(p.name for p in study.points())  # each point exactly once
+    assert not list(study.points_dir.glob(".*.tmp"))
+    for f in files:
+        assert read_netcdf(f).sizes["iteration"] == 8  # readable and complete
+
+
+def test_dask_local_cluster_matches_local_executor(tmp_path):
+    pytest.importorskip("dask.distributed")
+    local = load_study(_study(tmp_path / "a", "units = [4, 5]"))
+    distributed = load_study(_study(tmp_path / "b", "units = [4, 5]"))
+    assert not run_study(local, progress=False).failed
+    assert not run_study(distributed, executor="dask", workers=2, progress=False).failed
+    a, b = collect(local, lazy=False), collect(distributed, lazy=False)
+    np.testing.assert_allclose(a.distance.values, b.distance.values, rtol=1e-12)
+    np.testing.assert_allclose(a.W.values, b.W.values, rtol=1e-12)
+
+
+def test_collected_netcdf_round_trip(tmp_path):
+    study = load_study(_study(tmp_path, "beta = [0.05, 0.1]"))
+    run_study(study, progress=False)
+    lazy = collect(study)
+    assert lazy.distance.chunks is not None  # dask-backed
+    values = lazy.distance.values
+    back = read_netcdf(collect_to_file(study))
+    np.testing.assert_array_equal(back.distance.values, values)
+    assert back.distance.dims == ("beta", "run", "iteration")
+    np.testing.assert_array_equal(back.beta.values, [0.05, 0.1])
+    assert back.psi.attrs["units"] == "rad" and back.wall_time_s.attrs["units"] == "s"
+    assert back.attrs["config"]["base"] == {"runs": 2, "iterations": 8, "eval_every": 4}
+    assert back.attrs["config"]["axes"]["beta"]["values"] == [[0.05], [0.1]]
+    point = read_netcdf(study.points_dir / "beta-0.05.nc")
+    assert point.attrs["config"]["beta"] == 0.05 and point.attrs["config"]["n_iterations"] == 8

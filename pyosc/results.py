@@ -2,8 +2,8 @@
 
 NetCDF attributes hold only numbers, strings and 1-D arrays, so :func:`write_netcdf` stores the full
 run configuration (``attrs["config"]``, a dict) as a JSON string and :func:`read_netcdf` restores it.
-Files are written to a temporary name in the same folder and renamed, so a killed writer never
-leaves a half-written file under the final name.
+Files are written (zlib-compressed) to a temporary name in the same folder and renamed, so a killed
+writer never leaves a half-written file under the final name.
 """
 from __future__ import annotations
 
@@ -53,7 +53,8 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        out.to_netcdf(tmp, engine="netcdf4")
+        encoding = {name: {"zlib": True, "complevel": 4} for name, var in out.data_vars.items() if var.dtype.kind in "biuf"}
+        out.to_netcdf(tmp, engine="netcdf4", encoding=encoding)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -28,7 +28,7 @@ for path in sorted(folder.glob("*.nc")):
           f" (paper {100 * PAPER_BEST.get(name, float('nan')):.1f} %), final {100 * float(acc[-1]):.1f} %, "
           f"{ds.attrs['wall_time_s'] / 60:.0f} min")
 ax.set(xlabel="EP iteration (batch 300)", ylabel="test accuracy (%)", ylim=(0, 100),
-       title="XY networks on 8x8 digits (700 test images); dotted: paper's best")
+       title="XY networks, 8x8 digits (700 test images); dotted: paper")
 ax.legend(loc="lower right", fontsize=8)
 fig.tight_layout()
 fig.savefig(folder / "test_accuracy.png", dpi=120)

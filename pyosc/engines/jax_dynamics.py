@@ -9,7 +9,8 @@ slowest trajectory set every step, and would make the implicit solvers' Jacobian
 Gradients: the loss L = mean over samples and initial states of a cost of the output phases at t1 is
 differentiated with respect to every parameter array by reverse mode through the solver
 (:class:`diffrax.RecursiveCheckpointAdjoint`, recursive checkpointing: the exact derivative of the
-computed solution) or by the continuous adjoint (:class:`diffrax.BacksolveAdjoint`). Parameters
+computed solution; see :class:`~pyosc.engines.base.IntegrateOptions` for why the continuous
+backsolve adjoint is not used). Parameters
 with a leading ``runs`` axis give one loss and one gradient per run. A model's tables (fixed data
 such as the averaged model's amplitude table) get no gradient: per-trajectory cotangents of
 thousand-entry tables would dominate the cost of the reverse pass.
@@ -35,7 +36,8 @@ IMPLICIT = ("Kvaerno3", "Kvaerno4", "Kvaerno5")
 
 
 def _max_norm(y) -> jnp.ndarray:
-    return jnp.max(jnp.abs(y))
+    """Max norm over every leaf of a state pytree."""
+    return jnp.max(jnp.stack([jnp.max(jnp.abs(leaf)) for leaf in jax.tree_util.tree_leaves(y)]))
 
 
 def _solver(options: IntegrateOptions):
@@ -54,8 +56,7 @@ def _solve(dyn: optomech.Dynamics, p, x, y0, t1, ts, options: IntegrateOptions):
     else:
         controller, dt0 = diffrax.ConstantStepSize(), options.dt
     solver = _solver(options)
-    adjoint = (diffrax.RecursiveCheckpointAdjoint() if options.adjoint == "checkpoint"
-               else diffrax.BacksolveAdjoint(solver=solver, stepsize_controller=controller))
+    adjoint = diffrax.RecursiveCheckpointAdjoint(options.checkpoints)
     saveat = diffrax.SaveAt(t1=True) if ts is None else diffrax.SaveAt(ts=ts)
     sol = diffrax.diffeqsolve(term, solver, 0.0, t1, dt0, y0, args=(p, x), saveat=saveat,
                               stepsize_controller=controller, adjoint=adjoint, max_steps=options.max_steps,

@@ -72,7 +72,7 @@ def corrupt(patterns, corruption: float, n_trials: int, rng: np.random.Generator
     if int(n_trials) != n_trials or n_trials < 1:
         raise InvalidInputError(f"n_trials must be an integer >= 1, got {n_trials!r}")
     p, n = xi.shape
-    k = int(round(corruption * n))
+    k = round(corruption * n)
     flips = np.argsort(rng.random((p, n_trials, n)), axis=-1)[..., :k]
     out = np.repeat(xi[:, None, :], n_trials, axis=1)
     np.put_along_axis(out, flips, -np.take_along_axis(out, flips, axis=-1), axis=-1)

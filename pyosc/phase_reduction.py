@@ -44,6 +44,7 @@ from scipy.linalg import block_diag
 from pyosc.errors import ConvergenceError, InvalidInputError, as_real_array, check_positive
 from pyosc.models import onn, vdp
 
+
 @dataclass(frozen=True)
 class LimitCycle:
     """One period of the limit cycle and its phase response, sampled at ``t`` = k T / M.
@@ -203,11 +204,7 @@ def simulate_circuit(circuit: vdp.VdPCircuit, G, x0, times, *, rtol: float = 1e-
     jac1 = jax.jit(jax.vmap(lambda x: vdp.jacobian(x, Gj, circuit)))
     fun = lambda t, y: np.asarray(rhs(y))  # noqa: E731
     jac = lambda t, y: block_diag(*np.asarray(jac1(y.reshape(shape))))  # noqa: E731
-    events = []
-    for k in range(n_net * n):
-        ev = (lambda idx: lambda t, y: y[2 * idx])(k)
-        ev.direction = 1.0
-        events.append(ev)
+    events = [_upward_crossing(2 * k) for k in range(n_net * n)]
     sol = solve_ivp(fun, (0.0, float(times[-1])), x0.reshape(-1), method="LSODA", jac=jac, t_eval=times,
                     rtol=rtol, atol=atol, events=events)
     if not sol.success:
@@ -216,6 +213,14 @@ def simulate_circuit(circuit: vdp.VdPCircuit, G, x0, times, *, rtol: float = 1e-
     crossings = np.empty(n_net * n, dtype=object)
     crossings[:] = [np.asarray(tc) for tc in sol.t_events]
     return CircuitRun(times, np.moveaxis(x, 0, 1).reshape(batch + (times.size, n, 2)), crossings.reshape(batch + (n,)))
+
+
+def _upward_crossing(index: int):
+    """solve_ivp event: component ``index`` (a node voltage) crosses zero upward."""
+    def event(t, y):
+        return y[index]
+    event.direction = 1.0
+    return event
 
 
 def circuit_phases(run: CircuitRun, cycle: LimitCycle, phi0) -> np.ndarray:

@@ -3,8 +3,9 @@
 N = 25 pixels (5 x 5 letters) + 1 clamped reference oscillator, first-harmonic coupling H(x) = sin x
 (the near-harmonic Van der Pol limit) with a second-harmonic injection s = 0.3 on every pixel.
 For each load P the first P letters of a fixed random order are stored: Hebbian couplings, and EP
-trained from them (MemoryEPConfig defaults: beta 0.1, SGD lr 0.02, 100 iterations, 4 corrupted
-copies per pattern at 10 % corruption). Both are evaluated on fresh corrupted copies at several
+trained from them (MemoryEPConfig defaults: beta 0.1, SGD lr 0.005, 150 iterations, 4 corrupted
+copies per pattern at 10 % corruption; lr 0.02 over 100 iterations, the first run, failed from
+P = 5 on: the couplings overshoot once the Hebbian start retrieves nothing). Both are evaluated on fresh corrupted copies at several
 corruption levels (exact retrieval of all 25 pixels).
 
     /work/venv/bin/python studies/onn_memory_load.py [--quick]
@@ -39,7 +40,7 @@ def main() -> None:
     levels = [0.04, 0.12, 0.2]
     order = "".join(np.random.default_rng(0).permutation(list(memory.LETTERS)))
     H = onn.coupling_function([1.0])
-    config = MemoryEPConfig(n_iterations=20 if args.quick else 100)
+    config = MemoryEPConfig(n_iterations=20 if args.quick else 150)
     n_eval = 40
     acc = np.zeros((len(loads), 2, len(levels)))
     ovl = np.zeros_like(acc)

@@ -42,16 +42,16 @@ def test_first_harmonic_onn_is_the_xy_model(case, rng):
 
 
 def test_energy_derivatives_match_autodiff(case):
-    topo, p, y, phi0 = case
+    _, p, _, phi0 = case
     phi = phi0[0, 0] + 0.3
     q = onn.ONNParams(*(np.asarray(a) for a in p))
-    np.testing.assert_allclose(onn.energy_grad_phi(phi, q), jax.grad(onn.energy)(phi, q), atol=1e-12)
-    np.testing.assert_allclose(onn.energy_hessian(phi, q), jax.hessian(onn.energy)(phi, q), atol=1e-12)
+    np.testing.assert_allclose(onn.energy_grad_phi(phi, q), jax.jit(jax.grad(onn.energy))(phi, q), atol=1e-12)
+    np.testing.assert_allclose(onn.energy_hessian(phi, q), jax.jit(jax.hessian(onn.energy))(phi, q), atol=1e-12)
     np.testing.assert_allclose(-onn.energy_grad_phi(phi, q), onn.velocity(phi, q), atol=1e-12)  # odd H: gradient flow
 
 
 def test_odd_coupling_relaxation_never_increases_the_energy(case):
-    topo, p, y, phi0 = case
+    topo, p, _, phi0 = case
     times = np.linspace(0.0, 30.0, 301)
     traj = ENGINE.trajectory("onn", p, phi0, topo, times, options=RelaxOptions(rtol=1e-10, atol=1e-10))
     e = np.asarray(onn.energy(traj, p))
@@ -127,7 +127,7 @@ def test_energy_flags_and_warnings():
 
 
 def test_bad_onn_inputs_raise(case):
-    topo, p, y, phi0 = case
+    topo, p, _, phi0 = case
     with pytest.raises(InvalidInputError, match="even"):
         ENGINE.relax("onn", p._replace(cos=np.array([0.0, 0.1, 0.0, 0.0])), phi0, topo)
     with pytest.raises(InvalidInputError, match="shil"):

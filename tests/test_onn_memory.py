@@ -37,7 +37,7 @@ def test_ep_memory_beats_hebbian_small(tmp_path):
     """Three letters (load 0.12): EP from the Hebbian couplings retrieves more of them than Hebbian."""
     xi = memory.letters("TEK")
     H = onn.coupling_function([1.0])
-    config = MemoryEPConfig(n_iterations=20, seed=1)
+    config = MemoryEPConfig(n_iterations=20, learning_rate=0.02, seed=1)
     ds = train_memory_ep(xi, H, config, progress=False)
     assert int(ds.unconverged.sum()) == 0
     shil = np.r_[0.0, np.full(25, config.shil)]

@@ -24,8 +24,9 @@ Every state is its own problem (vmapped); finished states stop changing.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache, partial
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import diffrax
 import jax
@@ -33,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import cho_solve
 
-from pyosc.engines.base import Engine, Equilibrium, EPStep, Nudge, RelaxOptions
+from pyosc.engines.base import Engine, EPStep, Equilibrium, Nudge, RelaxOptions
 from pyosc.engines.jax_dynamics import JaxDynamicsMixin
 from pyosc.errors import InvalidInputError, as_real_array
 from pyosc.models import onn, xy

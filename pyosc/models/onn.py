@@ -71,11 +71,11 @@ class CouplingFunction(NamedTuple):
         a, b = np.asarray(self.cos), np.asarray(self.sin)
         return float(np.linalg.norm(a) / np.linalg.norm(np.concatenate([a, b])))
 
-    def scaled(self, factor: float) -> "CouplingFunction":
+    def scaled(self, factor: float) -> CouplingFunction:
         """H multiplied by ``factor`` (e.g. 1/b_1 to normalise the first harmonic to 1)."""
         return CouplingFunction(np.asarray(self.sin) * factor, np.asarray(self.cos) * factor)
 
-    def odd_part(self) -> "CouplingFunction":
+    def odd_part(self) -> CouplingFunction:
         """The odd part (sin terms only): the part that derives from an energy."""
         return CouplingFunction(np.asarray(self.sin), np.zeros_like(np.asarray(self.cos)))
 

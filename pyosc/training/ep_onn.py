@@ -86,9 +86,9 @@ class MemoryEPConfig:
     """
 
     beta: float = 0.1
-    learning_rate: float = 0.02
+    learning_rate: float = 0.005
     optimizer: str = "sgd"
-    n_iterations: int = 100
+    n_iterations: int = 150
     n_trials: int = 4
     corruption: float = 0.1
     noise: float = 0.1

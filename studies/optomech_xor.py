@@ -26,8 +26,8 @@ SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.5)
 
 
 def train(args) -> None:
-    cfg = dict(n_iterations=args.iterations, seed=args.seed, learning_rate=args.lr, f_max=args.f_max,
-               k_max=args.k_max, t1=args.t1, sign=args.sign, patience=args.patience, loss=args.loss)
+    cfg = {"n_iterations": args.iterations, "seed": args.seed, "learning_rate": args.lr, "f_max": args.f_max,
+           "k_max": args.k_max, "t1": args.t1, "sign": args.sign, "patience": args.patience, "loss": args.loss}
     inits = {4: args.inits_4, 20: args.inits_20}
     sets = {4: datasets.xor(), 20: ad.noisy_xor(5, args.train_noise, np.random.default_rng([args.seed, 2]))}
     for n in args.sets:
@@ -44,11 +44,12 @@ def analyze(args) -> None:
     import matplotlib.pyplot as plt
 
     summary = {}
-    curves = {}
+    curves, solved_runs = {}, {}
     maps = {}
     for n in (4, 20):
         ds = read_netcdf(OUT / f"xor_{n}{args.tag}.nc")
         solved = ds.solved.values
+        solved_runs[n] = solved
         curves[n] = np.array([ad.robustness(ds, s, n_trials=args.trials, seed=7) for s in SIGMAS])  # (sigma, run)
         best = int(np.argmax(curves[n][SIGMAS.index(0.3)] + 10 * solved))
         maps[n] = ad.phase_map(ds.isel(run=[best]), n_grid=args.grid, n_inits=args.map_inits)
@@ -63,21 +64,27 @@ def analyze(args) -> None:
         }
     i3 = SIGMAS.index(0.3)
     summary["margin_at_sigma_0.3_all_runs"] = float(curves[20][i3].mean() - curves[4][i3].mean())
+    if solved_runs[4].any() and solved_runs[20].any():
+        summary["margin_at_sigma_0.3_solved_runs"] = float(curves[20][i3][solved_runs[20]].mean()
+                                                           - curves[4][i3][solved_runs[4]].mean())
     (OUT / f"summary{args.tag}.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
 
-    fig, ax = plt.subplots(figsize=(4.5, 3.2))
-    for n, c in curves.items():
-        ax.errorbar(SIGMAS, c.mean(1), yerr=c.std(1) / np.sqrt(c.shape[1]), marker="o", capsize=3,
-                    label=f"{n} training samples")
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for (n, c), color in zip(curves.items(), ("C0", "C1")):
+        ax.errorbar(SIGMAS, c.mean(1), yerr=c.std(1) / np.sqrt(c.shape[1]), marker="o", capsize=3, color=color,
+                    label=f"{n} samples, all runs")
+        ok = solved_runs[n]
+        if ok.any():
+            ax.plot(SIGMAS, c[:, ok].mean(1), "--s", color=color, label=f"{n} samples, {ok.sum()} solved runs")
     ax.set_xlabel("input phase noise sigma (rad)")
     ax.set_ylabel("success fraction")
     ax.set_title("XOR, 5 optomechanical cells")
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(OUT / f"robustness{args.tag}.png", dpi=150)
 
-    fig, axes = plt.subplots(1, 2, figsize=(8, 3.6))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
     for ax, (n, m) in zip(axes, maps.items()):
         mean_sin = np.sin(m.values[0]).mean(-1)
         im = ax.imshow(mean_sin.T, origin="lower", extent=[-np.pi, np.pi, -np.pi, np.pi], cmap="RdBu_r",
@@ -85,8 +92,8 @@ def analyze(args) -> None:
         ax.plot([-np.pi / 2, -np.pi / 2, np.pi / 2, np.pi / 2], [-np.pi / 2, np.pi / 2, -np.pi / 2, np.pi / 2], "k+")
         ax.set_xlabel("input phase x0 (rad)")
         ax.set_ylabel("input phase x1 (rad)")
-        ax.set_title(f"{n} samples: <sin phi_out> over initial states")
-    fig.colorbar(im, ax=axes, shrink=0.8)
+        ax.set_title(f"trained on {n} samples")
+    fig.colorbar(im, ax=axes, shrink=0.8, label="<sin phi_out> over random initial states")
     fig.savefig(OUT / f"phase_maps{args.tag}.png", dpi=150)
 
 

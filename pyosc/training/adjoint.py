@@ -26,7 +26,7 @@ RECONSTRUCTED protocol (arXiv 2604.11658 gives only: 5 nodes all-to-all, XOR, au
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import NamedTuple
 
 import jax
@@ -141,7 +141,7 @@ def model_params(raw: RawParams, net: Network) -> dict:
     """Engine parameters (dict of arrays with a leading runs axis) of the configured model."""
     K, f, psi = physical(raw, net)
     runs = raw.w.shape[0]
-    scalar = lambda x: jnp.full((runs,), x)  # noqa: E731
+    scalar = lambda x: jnp.full((runs,), x)
     cyc, cfg = net.cycle, net.config
     if cfg.model == "optomech-averaged":
         tab = {k: jnp.broadcast_to(jnp.asarray(v), (runs,) + np.shape(v)) for k, v in net.table._asdict().items()}
@@ -253,7 +253,10 @@ def train_adjoint(train: PhaseDataset, config: AdjointConfig = AdjointConfig(), 
         if np.any(stall):
             fresh = init_raw(rng, cfg.n_units, n_runs)
             t, m, v = state
-            sel = lambda new, old: np.where(stall.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)  # noqa: E731
+
+            def sel(new, old, stall=stall):
+                return np.where(stall.reshape((-1,) + (1,) * (old.ndim - 1)), new, old)
+
             raw = RawParams(*(sel(a, b) for a, b in zip(fresh, raw)))
             state = (t, tuple(sel(np.zeros_like(a), a) for a in m), tuple(sel(np.zeros_like(a), a) for a in v))
             restarted[:, it] = stall
@@ -295,6 +298,15 @@ def train_adjoint(train: PhaseDataset, config: AdjointConfig = AdjointConfig(), 
     )
 
 
+def config_from_history(ds: xr.Dataset) -> AdjointConfig:
+    """The :class:`AdjointConfig` stored in ``ds.attrs["config"]`` (keys unknown to this version are ignored)."""
+    stored = dict(ds.attrs["config"])
+    known = {f.name for f in fields(IntegrateOptions)}
+    integrate = IntegrateOptions(**{k: v for k, v in stored.pop("integrate").items() if k in known})
+    names = {f.name for f in fields(AdjointConfig)}
+    return AdjointConfig(**{k: v for k, v in stored.items() if k in names}, integrate=integrate)
+
+
 def raw_from_history(ds: xr.Dataset) -> RawParams:
     """The trained raw parameters stored by :func:`train_adjoint`."""
     return RawParams(ds.w.values, ds.v.values, ds.psi.values)
@@ -305,7 +317,7 @@ def robustness(ds: xr.Dataset, sigma: float, n_trials: int = 25, *, seed: int = 
     """Per run: success fraction over ``n_trials`` (noisy input, random initial state) trials per XOR pattern,
     input phases perturbed by N(0, sigma^2)."""
     check_positive("sigma", sigma, allow_zero=True)
-    cfg = AdjointConfig(**{**ds.attrs["config"], "integrate": IntegrateOptions(**ds.attrs["config"]["integrate"])})
+    cfg = config_from_history(ds)
     net = make_network(cfg, cell)
     rng = np.random.default_rng(seed)
     data = noisy_xor(n_trials, sigma, rng)
@@ -317,7 +329,7 @@ def phase_map(ds: xr.Dataset, n_grid: int = 41, n_inits: int = 4, *, seed: int =
               cell: om.Cell = om.REFERENCE_CELL, engine: str | Engine = "jax") -> xr.DataArray:
     """Output phase at t1 over the input plane (x0, x1) in [-pi, pi]^2, for every run and ``n_inits`` random
     initial states: DataArray (run, x0, x1, init)."""
-    cfg = AdjointConfig(**{**ds.attrs["config"], "integrate": IntegrateOptions(**ds.attrs["config"]["integrate"])})
+    cfg = config_from_history(ds)
     net = make_network(cfg, cell)
     g = np.linspace(-np.pi, np.pi, int(n_grid))
     x = np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1).reshape(-1, 2)

@@ -111,12 +111,18 @@ def _local(phi, W: _Blocks, drive, targets, beta, plan) -> _Local:
     F = -0.5 * jnp.sum(jnp.real(jnp.conj(z) * (u + drive)), axis=-1)
     g = jnp.imag(z * jnp.conj(u))
     diag = jnp.real(jnp.conj(z) * u)
+    return _nudged(_Local(phi, F, g, diag), targets, beta, plan)
+
+
+def _nudged(loc: _Local, targets, beta, plan) -> _Local:
+    """Add beta C (log cost on the outputs) to F, its gradient and Hessian diagonal. The free phase
+    (beta = 0) may sit exactly at anti-alignment, where C is infinite: it adds nothing there."""
     out = _idx(plan.outputs)
-    po = phi[..., out]
-    F = F + beta * jnp.where(beta > 0, xy.log_cost(po, targets), 0.0)
-    g = g.at[..., out].add(beta * xy.log_cost_grad(po, targets))
-    diag = diag.at[..., out].add(beta * xy.log_cost_curvature(po, targets))
-    return _Local(phi, F, g, diag)
+    po = loc.phi[..., out]
+    on = beta > 0
+    return _Local(loc.phi, loc.F + jnp.where(on, beta * xy.log_cost(po, targets), 0.0),
+                  loc.g.at[..., out].add(jnp.where(on, beta * xy.log_cost_grad(po, targets), 0.0)),
+                  loc.diag.at[..., out].add(jnp.where(on, beta * xy.log_cost_curvature(po, targets), 0.0)))
 
 
 def _onn_local(phi, W: _Blocks, drive, bias, targets, beta, plan) -> _Local:
@@ -141,13 +147,7 @@ def _onn_local(phi, W: _Blocks, drive, bias, targets, beta, plan) -> _Local:
     g = jnp.sum(b * jnp.imag(z * jnp.conj(u)), axis=-1) + h * jnp.sin(phi - psi) - omega + shil * jnp.sin(2 * phi)
     diag = (jnp.sum(n * b * jnp.real(jnp.conj(z) * u), axis=-1) + h * jnp.cos(phi - psi)
             + 2 * shil * jnp.cos(2 * phi))
-    out = _idx(plan.outputs)
-    po = phi[..., out]
-    nudged = beta > 0  # the free phase may sit exactly at anti-alignment (binary states), where 0 * inf = NaN
-    F = F + beta * jnp.where(nudged, xy.log_cost(po, targets), 0.0)
-    g = g.at[..., out].add(jnp.where(nudged, beta * xy.log_cost_grad(po, targets), 0.0))
-    diag = diag.at[..., out].add(jnp.where(nudged, beta * xy.log_cost_curvature(po, targets), 0.0))
-    return _Local(phi, F, g, diag)
+    return _nudged(_Local(phi, F, g, diag), targets, beta, plan)
 
 
 class _Ops(NamedTuple):

@@ -51,6 +51,8 @@ def accuracy_curves(accuracy: xr.DataArray, by: str, ax=None):
     acc = accuracy.isel(run=0) if "run" in accuracy.dims else accuracy
     for v in acc[by].values:
         line = acc.sel({by: v}).dropna("checkpoint")
+        if line.size == 0:  # a missing or failed point
+            continue
         ax.plot(line.checkpoint, 100 * line, label=f"{v}: best {100 * float(line.max()):.1f} %")
     ax.set(xlabel="iteration", ylabel="test accuracy (%)", ylim=(0, 100))
     ax.legend(fontsize=8)
@@ -95,6 +97,7 @@ def plot_study(study, first: int = 300) -> list[Path]:
 
 
 def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

@@ -56,6 +56,12 @@ def _run_xy_digits(c: dict) -> xr.Dataset:
     return train_ep(topo, train, params, _ep_config(c, c["batch_per_class"]), test=test, progress=False)
 
 
+def _run_onn_memory(c: dict) -> xr.Dataset:
+    from pyosc.cli.onn import memory_experiment
+
+    return memory_experiment(**c)[0]
+
+
 _EP_KEYS = {"beta": (float, 0.1), "optimizer": (str, "sgd"), "n_inits": (int, 1), "seed": (int, 0), "tol": (float, 1e-10)}
 
 TASKS: dict[str, Task] = {
@@ -66,6 +72,11 @@ TASKS: dict[str, Task] = {
                       {"arch": (str, "layered:64,200,10"), "iterations": (int, 2000), "learning_rate": (float, 0.01),
                        "batch_per_class": (int, 30), "eval_every": (int, 5), "snapshots": (list, []), **_EP_KEYS},
                       _run_xy_digits),
+    "onn-memory": Task("onn-memory", "letters stored in a phase-oscillator associative memory by EP, against Hebbian",
+                       {"letters": (str, "AEIOU"), "nonlinearity": (float, 0.0), "harmonics": (int, 5),
+                        "shil": (float, 0.3), "beta": (float, 0.1), "learning_rate": (float, 0.005),
+                        "iterations": (int, 150), "trials": (int, 4), "corruption": (float, 0.1),
+                        "init": (str, "hebbian"), "eval_trials": (int, 50), "seed": (int, 0)}, _run_onn_memory),
 }
 
 

@@ -128,3 +128,11 @@ def test_collected_netcdf_round_trip(tmp_path):
     assert back.attrs["config"]["axes"]["beta"]["values"] == [[0.05], [0.1]]
     point = read_netcdf(study.points_dir / "beta-0.05.nc")
     assert point.attrs["config"]["beta"] == 0.05 and point.attrs["config"]["n_iterations"] == 8
+
+
+def test_repository_study_files_are_valid():
+    studies = Path(__file__).resolve().parents[1] / "studies"
+    files = sorted(studies.glob("*.toml"))
+    assert len(files) >= 4
+    for f in files:
+        assert load_study(f).points()

@@ -43,18 +43,30 @@ def coupling_from_circuit(nonlinearity: float, harmonics: int) -> onn.CouplingFu
     return red.H.odd_part().scaled(1.0 / red.H.sin[0])
 
 
-def run_memory(args) -> int:
-    xi = memory.letters(args.letters)
-    H = coupling_from_circuit(args.nonlinearity, args.harmonics)
-    config = MemoryEPConfig(beta=args.beta, learning_rate=args.lr, n_iterations=args.iterations, n_trials=args.trials,
-                            corruption=args.corruption, shil=args.shil, init=args.init, eval_trials=args.eval_trials,
-                            seed=args.seed, relax=RelaxOptions())
-    ds = train_memory_ep(xi, H, config, progress=not args.quiet)
+def memory_experiment(letters: str, nonlinearity: float = 0.0, harmonics: int = 5, shil: float = 0.3,
+                      beta: float = 0.1, learning_rate: float = 0.005, iterations: int = 150, trials: int = 4,
+                      corruption: float = 0.1, init: str = "hebbian", eval_trials: int = 50, seed: int = 0,
+                      progress: bool = False):
+    """Store ``letters`` by EP and compare with Hebbian couplings; returns (history Dataset, H)."""
+    xi = memory.letters(letters)
+    H = coupling_from_circuit(nonlinearity, harmonics)
+    config = MemoryEPConfig(beta=beta, learning_rate=learning_rate, n_iterations=iterations, n_trials=trials,
+                            corruption=corruption, shil=shil, init=init, eval_trials=eval_trials, seed=seed,
+                            relax=RelaxOptions())
+    ds = train_memory_ep(xi, H, config, progress=progress)
     heb = onn.make_params(hebbian_couplings(np.concatenate([np.ones((xi.shape[0], 1)), xi], axis=1)), H,
-                          shil=np.r_[0.0, np.full(xi.shape[1], args.shil)])
-    h_acc, h_ovl, _ = evaluate_memory(heb, xi, args.corruption, args.eval_trials, np.random.default_rng([args.seed, 1]),
+                          shil=np.r_[0.0, np.full(xi.shape[1], shil)])
+    h_acc, h_ovl, _ = evaluate_memory(heb, xi, corruption, eval_trials, np.random.default_rng([seed, 1]),
                                       noise=config.noise)
-    ds.attrs.update(hebbian_accuracy=h_acc, hebbian_overlap=h_ovl, letters=args.letters)
+    ds.attrs.update(hebbian_accuracy=h_acc, hebbian_overlap=h_ovl, letters=letters)
+    return ds, H
+
+
+def run_memory(args) -> int:
+    ds, H = memory_experiment(args.letters, args.nonlinearity, args.harmonics, args.shil, args.beta, args.lr,
+                              args.iterations, args.trials, args.corruption, args.init, args.eval_trials, args.seed,
+                              progress=not args.quiet)
+    h_acc, h_ovl = ds.attrs["hebbian_accuracy"], ds.attrs["hebbian_overlap"]
     write_netcdf(ds, args.out)
     print(f"{len(args.letters)} letters ({args.letters}) on 25 oscillators + reference, load P/N = "
           f"{len(args.letters) / 25:.2f}, {args.corruption:.0%} pixels flipped, H sin coefficients "

@@ -63,12 +63,12 @@ def main() -> None:
     n_trainable = 10 + 2 * (cfg.n_units - 2)  # couplings (pairs), bias amplitudes and phases of free units
     print(f"{args.model}: {cfg.n_units} nodes x {args.samples} samples x {args.inits} initial states, t1 = {args.t1:g}, "
           f"rtol = atol = {args.rtol:g}; {n_trainable} trainable parameters; {jax.devices()[0].platform}")
-    variants = {"default checkpoints": {}, f"all {args.max_steps} steps stored": dict(checkpoints=args.max_steps)}
+    variants = {"default checkpoints": {}, f"all {args.max_steps} steps stored": {"checkpoints": args.max_steps}}
     for name, kw in variants.items():
         opts = IntegrateOptions(rtol=args.rtol, atol=args.rtol, max_steps=args.max_steps, **kw)
         loss = jd.loss_fn(args.model, opts, (cfg.n_units - 1,), "distance")
-        fwd = jax.jit(lambda q, f: loss(q, f, y0, x, targets, args.t1)[0])
-        grad = jax.jit(jax.value_and_grad(lambda q, f: loss(q, f, y0, x, targets, args.t1)[0]))
+        fwd = jax.jit(lambda q, f, loss=loss: loss(q, f, y0, x, targets, args.t1)[0])
+        grad = jax.jit(jax.value_and_grad(lambda q, f, loss=loss: loss(q, f, y0, x, targets, args.t1)[0]))
         t_fwd = median_time(fwd, (p, fixed), args.repeats)
         t_grad = median_time(grad, (p, fixed), args.repeats)
         m_fwd, m_grad = temp_bytes(fwd, (p, fixed)), temp_bytes(grad, (p, fixed))

@@ -8,7 +8,13 @@ import numpy as np
 from pyosc import datasets
 from pyosc.engines.base import IntegrateOptions
 from pyosc.results import write_netcdf
-from pyosc.training.adjoint import MODELS, SIGNS, AdjointConfig, noisy_xor, train_adjoint
+from pyosc.training.adjoint import (
+    MODELS,
+    SIGNS,
+    AdjointConfig,
+    noisy_xor,
+    train_adjoint,
+)
 
 
 def add_tasks(tasks) -> None:

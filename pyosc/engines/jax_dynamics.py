@@ -29,10 +29,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from pyosc.engines.base import FinalLoss, IntegrateOptions
-from pyosc.errors import ConvergenceError, InvalidInputError, as_real_array, check_positive
+from pyosc.errors import (
+    ConvergenceError,
+    InvalidInputError,
+    as_real_array,
+    check_positive,
+)
 from pyosc.models import optomech
 
 IMPLICIT = ("Kvaerno3", "Kvaerno4", "Kvaerno5")
+DEFAULT_OPTIONS = IntegrateOptions()
 
 
 def _max_norm(y) -> jnp.ndarray:
@@ -135,7 +141,7 @@ def prepare(model: str, params: Mapping, y0, inputs):
 
 
 def integrate(model: str, params: Mapping, y0, times, *, inputs=None,
-              options: IntegrateOptions = IntegrateOptions()) -> np.ndarray:
+              options: IntegrateOptions = DEFAULT_OPTIONS) -> np.ndarray:
     """States at ``times`` (from t = 0): shape ``y0.shape[:-2] + (len(times), N, state_size)``."""
     p, y0j, x, runs = prepare(model, params, y0, inputs)
     times = as_real_array("times", times, ndim=1)
@@ -149,7 +155,7 @@ def integrate(model: str, params: Mapping, y0, times, *, inputs=None,
 
 
 def loss_and_grad(model: str, params: Mapping, y0, t1: float, targets, *, outputs=(-1,), kind: str = "distance",
-                  inputs=None, options: IntegrateOptions = IntegrateOptions()) -> tuple[np.ndarray, dict]:
+                  inputs=None, options: IntegrateOptions = DEFAULT_OPTIONS) -> tuple[np.ndarray, dict]:
     """``loss, grad = loss_and_grad(...)``: final-state loss and its gradient, NumPy in and out.
 
     ``y0``: ([runs,] samples, inits, N, state_size); ``targets``: (samples, n_out) phases of the units
@@ -178,10 +184,10 @@ def loss_and_grad(model: str, params: Mapping, y0, t1: float, targets, *, output
 class JaxDynamicsMixin:
     """Engine methods for dynamical models (see :class:`~pyosc.engines.base.Engine`)."""
 
-    def integrate(self, model, params, y0, times, *, inputs=None, options=IntegrateOptions()):
+    def integrate(self, model, params, y0, times, *, inputs=None, options=DEFAULT_OPTIONS):
         return integrate(model, params, y0, times, inputs=inputs, options=options)
 
-    def final_state_loss_and_grad(self, model, params, y0, t1, loss, *, inputs=None, options=IntegrateOptions()):
+    def final_state_loss_and_grad(self, model, params, y0, t1, loss, *, inputs=None, options=DEFAULT_OPTIONS):
         if not isinstance(loss, FinalLoss):
             raise InvalidInputError(f"loss must be a pyosc.engines.base.FinalLoss, got {type(loss).__name__}")
         return loss_and_grad(model, params, y0, t1, loss.targets, outputs=loss.outputs, kind=loss.kind,

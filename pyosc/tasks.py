@@ -62,6 +62,14 @@ def _run_onn_memory(c: dict) -> xr.Dataset:
     return memory_experiment(**c)[0]
 
 
+def _run_scattering_digits(c: dict) -> xr.Dataset:
+    from pyosc.cli.scattering import digits_experiment
+    from pyosc.training.scattering import train_network
+
+    network, config, data, _ = digits_experiment(**c)
+    return train_network(network, *data, config)[2]
+
+
 _EP_KEYS = {"beta": (float, 0.1), "optimizer": (str, "sgd"), "n_inits": (int, 1), "seed": (int, 0), "tol": (float, 1e-10)}
 
 TASKS: dict[str, Task] = {
@@ -77,6 +85,12 @@ TASKS: dict[str, Task] = {
                         "shil": (float, 0.3), "beta": (float, 0.1), "learning_rate": (float, 0.005),
                         "iterations": (int, 150), "trials": (int, 4), "corruption": (float, 0.1),
                         "init": (str, "hebbian"), "eval_trials": (int, 50), "seed": (int, 0)}, _run_onn_memory),
+    "scattering-digits": Task("scattering-digits", "layered linear scattering network on UCI optdigits (arXiv 2308.16181)",
+                              {"hidden": (int, 80), "replication": (int, 2), "kappa": (float, 0.5),
+                               "background": (float, 5.0), "iterations": (int, 58440), "batch_size": (int, 200),
+                               "optimizer": (str, "sgd"), "lr": (float, 0.2), "offset_lr_scale": (float, 4.0),
+                               "loss": (str, "cross-entropy"), "beta": (float, 8.0), "eval_every": (int, 60),
+                               "seed": (int, 0)}, _run_scattering_digits),
 }
 
 

@@ -40,18 +40,30 @@ def add_tasks(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def digits_experiment(hidden: int = 80, replication: int = 2, kappa: float = KAPPA, background: float = BACKGROUND,
+                      iterations: int = 58440, batch_size: int = 200, optimizer: str = "sgd", lr: float = 0.2,
+                      offset_lr_scale: float = 4.0, loss: str = "cross-entropy", beta: float = 8.0,
+                      eval_every: int = 60, seed: int = 0, data_home=None):
+    """The paper's layered network [64 R, hidden, 10] from its initialisation, its TrainConfig and the data."""
+    from pyosc.training.scattering import TrainConfig, paper_initialisation
+
+    x_train, y_train = load_optdigits_detunings("train", replication, background, data_home)
+    x_test, y_test = load_optdigits_detunings("test", replication, background, data_home)
+    sizes = [x_train.shape[1]] + ([hidden] if hidden > 0 else []) + [10]
+    network = paper_initialisation(sizes, np.random.default_rng(seed), kappa=kappa)
+    config = TrainConfig(iterations=iterations, batch_size=batch_size, optimizer=optimizer, lr=lr,
+                         lr_scale={"detuning_0": offset_lr_scale}, loss=loss, beta=beta, eval_every=eval_every, seed=seed)
+    return network, config, (x_train, y_train, x_test, y_test), sizes
+
+
 def run(args) -> int:
     from tqdm import tqdm
 
-    from pyosc.training.scattering import TrainConfig, paper_initialisation, train_network
+    from pyosc.training.scattering import train_network
 
-    x_train, y_train = load_optdigits_detunings("train", args.replication, args.background, args.data_home)
-    x_test, y_test = load_optdigits_detunings("test", args.replication, args.background, args.data_home)
-    sizes = [x_train.shape[1]] + ([args.hidden] if args.hidden > 0 else []) + [10]
-    network = paper_initialisation(sizes, np.random.default_rng(args.seed), kappa=args.kappa)
-    config = TrainConfig(iterations=args.iterations, batch_size=args.batch_size, optimizer=args.optimizer,
-                         lr=args.lr, lr_scale={"detuning_0": args.offset_lr_scale}, loss=args.loss, beta=args.beta,
-                         eval_every=args.eval_every, seed=args.seed)
+    network, config, (x_train, y_train, x_test, y_test), sizes = digits_experiment(
+        args.hidden, args.replication, args.kappa, args.background, args.iterations, args.batch_size, args.optimizer,
+        args.lr, args.offset_lr_scale, args.loss, args.beta, args.eval_every, args.seed, args.data_home)
     bar = tqdm(total=args.iterations, disable=args.no_progress, unit="it", mininterval=2.0)
 
     def progress(step, metrics):

@@ -25,7 +25,7 @@ Every state is its own problem (vmapped); finished states stop changing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import NamedTuple
 
 import diffrax

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from pyosc.datasets import PhaseDataset, class_balanced_batch, decode_classes
 from pyosc.engines.base import Engine, Nudge, RelaxOptions, get_engine
-from pyosc.errors import InvalidInputError, check_positive
+from pyosc.errors import InvalidInputError
 from pyosc.models import xy
 from pyosc.results import provenance
 from pyosc.topology import Topology

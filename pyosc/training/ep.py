@@ -182,19 +182,22 @@ def train_ep(topology: Topology, train: PhaseDataset, params: xy.XYParams, confi
     ds = history_dataset(topology, config, params, distance, unconverged, checkpoints, acc, runs, elapsed,
                          engine.name, train.name, eval_data.name)
     if snapshots:
-        lift = (lambda a: np.asarray(a)) if runs else (lambda a: np.asarray(a)[None])
         for name, dims, unit in (("W", ("unit", "unit_"), "1/time"), ("h", ("unit",), "1/time"), ("psi", ("unit",), "rad")):
-            stack = np.stack([lift(getattr(p, name)) for p in snapshots], axis=1)
+            stack = np.stack([_with_run_axis(getattr(p, name), runs) for p in snapshots], axis=1)
             ds[f"{name}_snapshot"] = (("run", "snapshot") + dims, stack, {"long_name": f"{name} at the snapshot iteration",
                                                                           "units": unit})
         ds = ds.assign_coords(snapshot=("snapshot", np.asarray(config.snapshots, dtype=np.int64)))
     return ds
 
 
+def _with_run_axis(a, runs: int | None) -> np.ndarray:
+    """Parameters of one network get a leading run axis of length 1."""
+    return np.asarray(a) if runs else np.asarray(a)[None]
+
+
 def history_dataset(topology, config, params, distance, unconverged, checkpoints, acc, runs, elapsed,
                     engine_name, train_name, eval_name) -> xr.Dataset:
     """Assemble the training history with dims, coordinates, units and the full configuration."""
-    squeeze = (lambda a: a) if runs else (lambda a: a[None])
     n = topology.n_units
     ds = xr.Dataset(
         {
@@ -204,9 +207,9 @@ def history_dataset(topology, config, params, distance, unconverged, checkpoints
             "unconverged": (("run", "iteration"), unconverged,
                             {"long_name": "states (free + nudged) that missed the steady-state tolerance", "units": "1"}),
             "accuracy": (("run", "checkpoint"), acc, {"long_name": f"accuracy on {eval_name}", "units": "1"}),
-            "W": (("run", "unit", "unit_"), squeeze(np.asarray(params.W)), {"long_name": "final couplings", "units": "1/time"}),
-            "h": (("run", "unit"), squeeze(np.asarray(params.h)), {"long_name": "final bias amplitudes", "units": "1/time"}),
-            "psi": (("run", "unit"), squeeze(np.asarray(params.psi)), {"long_name": "final bias phases", "units": "rad"}),
+            "W": (("run", "unit", "unit_"), _with_run_axis(params.W, runs), {"long_name": "final couplings", "units": "1/time"}),
+            "h": (("run", "unit"), _with_run_axis(params.h, runs), {"long_name": "final bias amplitudes", "units": "1/time"}),
+            "psi": (("run", "unit"), _with_run_axis(params.psi, runs), {"long_name": "final bias phases", "units": "rad"}),
             "role": (("unit",), np.array(["input"] * topology.n_inputs
                                          + ["hidden"] * (n - topology.n_inputs - topology.n_outputs)
                                          + ["output"] * topology.n_outputs)),

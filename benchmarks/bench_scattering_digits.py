@@ -10,22 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 
 from pyosc.datasets_scattering import load_optdigits_detunings
 from pyosc.models.scattering import Readout
 from pyosc.training.scattering import layered_loss_and_gradient, network_loss_and_gradient, paper_initialisation
-
-
-def best_time(f, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from _timing import best_time
 
 
 def main(argv=None) -> dict:

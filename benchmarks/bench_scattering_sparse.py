@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 import scipy.sparse.linalg as spla
@@ -20,6 +19,7 @@ import scipy.sparse.linalg as spla
 from pyosc.models.scattering import CoupledModeNetwork, Readout
 from pyosc.scattering_solvers import SYMMETRIC_LU
 from pyosc.training.scattering import network_loss_and_gradient
+from _timing import best_time
 
 
 def lattice_network(side: int, n_long: int, rng: np.random.Generator) -> tuple[CoupledModeNetwork, Readout]:
@@ -39,15 +39,6 @@ def lattice_network(side: int, n_long: int, rng: np.random.Generator) -> tuple[C
     kext[out] = 0.5
     net = CoupledModeNetwork(rng.uniform(-1, 1, n), e, 1 + 0.1 * rng.uniform(-1, 1, len(e)), kext, 0.1)
     return net, Readout.diagonal(np.sort(out))
-
-
-def best_time(f, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def main(argv=None) -> list[dict]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 
@@ -251,7 +252,11 @@ def test_alternating_signs_leave_diagonal_outputs_unchanged():
 
 
 def test_coupler_detuning_gradient_matches_finite_differences():
-    from pyosc.models.couplers import coupler_network, self_energy, self_energy_derivative
+    from pyosc.models.couplers import (
+        coupler_network,
+        self_energy,
+        self_energy_derivative,
+    )
 
     rng = np.random.default_rng(8)
     pairs = np.array([[0, 2], [1, 2], [0, 3], [1, 3], [2, 4], [3, 4]])
@@ -299,7 +304,12 @@ def test_racetrack_network_trains_its_coupler_detunings():
 # --- resistor networks ----------------------------------------------------------------------------
 
 def test_resistor_network_matches_hand_solved_circuits():
-    from pyosc.models.resistor import green_function, laplacian, resistance_gradient, two_point_resistance
+    from pyosc.models.resistor import (
+        green_function,
+        laplacian,
+        resistance_gradient,
+        two_point_resistance,
+    )
 
     # triangle R01 = 1, R12 = 2, R02 = 3 ohm: each pair sees one resistor in parallel with the other two in series
     tri = np.array([[0, 1], [1, 2], [0, 2]])
@@ -344,7 +354,10 @@ def test_input_encoding_and_missing_files(tmp_path):
 
 def test_released_parameters_classify_optdigits():
     require_data("optdigits.tes", "neuroscatter-N2-80/JJ0.csv")
-    from pyosc.datasets_scattering import load_neuroscatter_params, load_optdigits_detunings
+    from pyosc.datasets_scattering import (
+        load_neuroscatter_params,
+        load_optdigits_detunings,
+    )
 
     net = load_neuroscatter_params(DATA_HOME)
     assert net.sizes == (128, 80, 10)
@@ -379,9 +392,14 @@ def test_training_learns_and_resumes_identically(tmp_path):
     np.testing.assert_array_equal(ds2["test_accuracy"].values[[0, 1, 3, 4, 5, 6]], ds["test_accuracy"].values)
     back = read_netcdf(write_netcdf(ds, tmp_path / "h.nc"))
     assert back.attrs["config"]["batch_size"] == 100 and back.attrs["best_iteration"] == ds.attrs["best_iteration"]
-    adam = train_network(net, x, y, xt, yt, TrainConfig(iterations=30, batch_size=100, eval_every=10,
-                                                         optimizer="adam", lr=0.01, lr_scale={}))[2]
+    adam_cfg = TrainConfig(iterations=30, batch_size=100, eval_every=10, optimizer="adam", lr=0.01, lr_scale={})
+    adam_final, _, adam = train_network(net, x, y, xt, yt, adam_cfg)
     assert adam["train_loss"].values[-1] < 0.5 * adam["train_loss"].values[0]
+    ckpt_adam = tmp_path / "adam.npz"  # Adam's moments and step count survive a restart
+    train_network(net, x, y, xt, yt, dataclasses.replace(adam_cfg, iterations=15), checkpoint=ckpt_adam)
+    adam_resumed = train_network(net, x, y, xt, yt, adam_cfg, checkpoint=ckpt_adam)[0]
+    for name, v in adam_final.parameters().items():
+        np.testing.assert_array_equal(adam_resumed.parameters()[name], v)
 
 
 def test_classifier_and_cli(tmp_path):

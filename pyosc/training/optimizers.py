@@ -1,11 +1,13 @@
-"""First-order optimizers on tuples of NumPy arrays (one array per parameter kind).
+"""First-order optimizers on parameter collections: NamedTuples/tuples or dicts of NumPy arrays.
 
 Both act in place-free style: ``state = opt.init(params)``, then ``params, state = opt.update(params, grads, state)``.
 Arrays may carry a leading ``runs`` axis; every entry is updated independently, so runs never mix.
+``lr_scale`` multiplies the step of named parameters (NamedTuple fields or dict keys); others use 1.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -13,47 +15,72 @@ import numpy as np
 from pyosc.errors import InvalidInputError, check_positive
 
 
+def _names(params) -> tuple:
+    if isinstance(params, dict):
+        return tuple(params)
+    return getattr(params, "_fields", (None,) * len(params))
+
+
+def _map(fn: Callable, params, *others):
+    """``fn(name, leaf, *other_leaves)`` leafwise, returning a collection of the same kind as ``params``."""
+    if isinstance(params, dict):
+        return {k: fn(k, v, *(o[k] for o in others)) for k, v in params.items()}
+    values = [fn(k, v, *o) for k, v, *o in zip(_names(params), params, *others)]
+    return type(params)(*values) if hasattr(params, "_fields") else tuple(values)
+
+
 @dataclass(frozen=True)
 class SGD:
-    """theta <- theta - learning_rate * grad (the XY paper's plain gradient descent)."""
+    """theta <- theta - learning_rate * scale * grad (the papers' plain gradient descent)."""
 
     learning_rate: float
+    lr_scale: dict[str, float] = field(default_factory=dict)
 
     def init(self, params) -> Any:
         return None
 
     def update(self, params, grads, state):
-        return type(params)(*(p - self.learning_rate * g for p, g in zip(params, grads))), state
+        step = lambda k, p, g: p - self.learning_rate * self.lr_scale.get(k, 1.0) * g
+        return _map(step, params, grads), state
 
 
 @dataclass(frozen=True)
 class Adam:
-    """Adam (Kingma & Ba 2015) with bias correction."""
+    """Adam (Kingma & Ba 2015) with bias correction. State ``(t, m, v)``: step count and the moment
+    collections (same kind as the parameters)."""
 
     learning_rate: float
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    lr_scale: dict[str, float] = field(default_factory=dict)
 
     def init(self, params):
-        zeros = tuple(np.zeros_like(p) for p in params)
+        zeros = _map(lambda k, p: np.zeros_like(p), params)
         return (0, zeros, zeros)
 
     def update(self, params, grads, state):
         t, m, v = state
         t += 1
-        m = tuple(self.beta1 * mi + (1 - self.beta1) * g for mi, g in zip(m, grads))
-        v = tuple(self.beta2 * vi + (1 - self.beta2) * g * g for vi, g in zip(v, grads))
-        scale = self.learning_rate * np.sqrt(1 - self.beta2 ** t) / (1 - self.beta1 ** t)
-        new = type(params)(*(p - scale * mi / (np.sqrt(vi) + self.eps) for p, mi, vi in zip(params, m, v)))
+        m = _map(lambda k, mi, g: self.beta1 * mi + (1 - self.beta1) * g, m, grads)
+        v = _map(lambda k, vi, g: self.beta2 * vi + (1 - self.beta2) * g * g, v, grads)
+        c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t  # bias corrections
+
+        def step(k, p, mi, vi):
+            return p - self.learning_rate * self.lr_scale.get(k, 1.0) * (mi / c1) / (np.sqrt(vi / c2) + self.eps)
+
+        new = _map(step, params, m, v)
         return new, (t, m, v)
 
 
-def make_optimizer(name: str, learning_rate: float):
-    """``"sgd"`` or ``"adam"`` with the given learning rate."""
+def make_optimizer(name: str, learning_rate: float, lr_scale: dict[str, float] | None = None):
+    """``"sgd"`` or ``"adam"`` with the given learning rate and optional per-parameter factors."""
     learning_rate = check_positive("learning_rate", learning_rate)
+    scale = dict(lr_scale or {})
+    for k, s in scale.items():
+        check_positive(f"lr_scale[{k!r}]", s)
     if name == "sgd":
-        return SGD(learning_rate)
+        return SGD(learning_rate, scale)
     if name == "adam":
-        return Adam(learning_rate)
+        return Adam(learning_rate, lr_scale=scale)
     raise InvalidInputError(f"unknown optimizer {name!r}; use 'sgd' or 'adam'")

@@ -4,7 +4,7 @@ The outputs are ``y_l = Re(exp(-i phi) S_{r_l c_l})`` on the last layer (default
 ``argmax_l y_l``. Costs: softmax cross-entropy on the scaled outputs ``beta * y`` (the authors' choice, beta = 8)
 or the squared error to one-hot targets. Gradients are Green's-function products (see
 :mod:`pyosc.models.scattering`), obtained from the layered recursion in :mod:`pyosc.scattering_solvers`.
-Optimisers: plain mini-batch SGD (the paper's) and Adam, with optional per-parameter learning-rate factors.
+Optimisers (:mod:`pyosc.training.optimizers`): plain mini-batch SGD (the paper's) or Adam, with per-parameter factors.
 Training is resumable from an ``.npz`` checkpoint; the history is an ``xarray.Dataset``.
 """
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pyosc.models.scattering import (
 )
 from pyosc.results import provenance
 from pyosc.scattering_solvers import green_columns, layered_green_columns
+from pyosc.training.optimizers import make_optimizer
 
 LOSSES = ("cross-entropy", "mse")
 
@@ -188,58 +189,6 @@ def paper_initialisation(sizes, rng: np.random.Generator, *, kappa: float = 0.5,
     return LayeredNetwork(dets, js, kappa_ext=kappa, kappa_int=0.0)
 
 
-# --- optimisers ----------------------------------------------------------------------------------
-
-@dataclass
-class SGD:
-    """Plain gradient descent ``theta -= lr * scale[name] * grad``."""
-
-    lr: float
-    lr_scale: dict[str, float] = field(default_factory=dict)
-
-    def init(self, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {}
-
-    def update(self, params, grads, state, step: int):
-        return {k: v - self.lr * self.lr_scale.get(k, 1.0) * grads[k] for k, v in params.items()}, state
-
-
-@dataclass
-class Adam:
-    """Adam (Kingma & Ba) with bias correction; ``lr_scale`` multiplies the step of named parameters."""
-
-    lr: float
-    beta1: float = 0.9
-    beta2: float = 0.999
-    eps: float = 1e-8
-    lr_scale: dict[str, float] = field(default_factory=dict)
-
-    def init(self, params):
-        state = {f"m/{k}": np.zeros_like(v) for k, v in params.items()}
-        state.update({f"v/{k}": np.zeros_like(v) for k, v in params.items()})
-        return state
-
-    def update(self, params, grads, state, step: int):
-        new = {}
-        for k, v in params.items():
-            m = state[f"m/{k}"] = self.beta1 * state[f"m/{k}"] + (1 - self.beta1) * grads[k]
-            s = state[f"v/{k}"] = self.beta2 * state[f"v/{k}"] + (1 - self.beta2) * grads[k] ** 2
-            mhat = m / (1 - self.beta1 ** step)
-            shat = s / (1 - self.beta2 ** step)
-            new[k] = v - self.lr * self.lr_scale.get(k, 1.0) * mhat / (np.sqrt(shat) + self.eps)
-        return new, state
-
-
-def make_optimizer(name: str, lr: float, lr_scale: dict[str, float] | None = None):
-    """``"sgd"`` or ``"adam"``."""
-    lr = check_positive("lr", lr)
-    if name == "sgd":
-        return SGD(lr, dict(lr_scale or {}))
-    if name == "adam":
-        return Adam(lr, lr_scale=dict(lr_scale or {}))
-    raise InvalidInputError(f"optimizer must be 'sgd' or 'adam', got {name!r}")
-
-
 # --- training loop -------------------------------------------------------------------------------
 
 @dataclass
@@ -356,7 +305,7 @@ def train_network(network: LayeredNetwork | CoupledModeNetwork, x_train, y_train
         c, y, grads = _loss_and_gradient(net, x_train[idx], y_train[idx], readout, config)
         grads = {k: np.where(masks[k], g, 0.0) if k in masks else g for k, g in grads.items()}
         step += 1
-        params, state = opt.update(params, grads, state, step)
+        params, state = opt.update(params, grads, state)
         window_loss.append(c)
         window_acc.append(float(np.mean(np.argmax(y, axis=1) == y_train[idx])))
         metrics = {"loss": c}
@@ -399,7 +348,7 @@ def history_dataset(hist: dict[str, list], final, best_net, best,
     if isinstance(final, LayeredNetwork):
         cfg.update(sizes=list(final.sizes), kappa_ext=[float(k[0]) for k in final.kappa_ext])
     else:
-        cfg.update(n_modes=final.n_modes, n_couplings=int(len(final.edges)))
+        cfg.update(n_modes=final.n_modes, n_couplings=len(final.edges))
     cfg.update(readout_rows=readout.rows.tolist(), readout_cols=readout.cols.tolist(), readout_phase=readout.phase)
     ds.attrs.update(config=cfg, best_test_accuracy=float(best[0]), best_iteration=int(best[1]),
                     model=f"linear scattering network, {type(final).__name__} (Wanjura & Marquardt, arXiv 2308.16181)",
@@ -409,7 +358,8 @@ def history_dataset(hist: dict[str, list], final, best_net, best,
 
 def _save_checkpoint(path: Path, params, state, hist, best, step, elapsed, perm, rng) -> None:
     arrays = {f"param/{k}": v for k, v in params.items()}
-    arrays.update({f"state/{k}": v for k, v in state.items()})
+    if state is not None:  # Adam: (t, m, v) with t == step
+        arrays.update({f"state/{kind}/{k}": a for kind, moments in zip("mv", state[1:]) for k, a in moments.items()})
     arrays.update({f"best/{k}": v for k, v in best[2].items()})
     arrays.update({f"hist/{k}": np.asarray(v) for k, v in hist.items()})
     meta = {"step": step, "elapsed": elapsed, "best_acc": best[0], "best_step": best[1],
@@ -423,7 +373,7 @@ def _load_checkpoint(path: Path, network: LayeredNetwork, rng: np.random.Generat
     with np.load(path) as f:
         meta = json.loads(str(f["meta"]))
         params = {k[6:]: f[k] for k in f.files if k.startswith("param/")}
-        state = {k[6:]: f[k] for k in f.files if k.startswith("state/")}
+        moments = [{k[8:]: f[k] for k in f.files if k.startswith(f"state/{kind}/")} for kind in "mv"]
         best_p = {k[5:]: f[k] for k in f.files if k.startswith("best/")}
         hist = {k[5:]: f[k].tolist() for k in f.files if k.startswith("hist/")}
         perm = f["perm"]
@@ -433,5 +383,6 @@ def _load_checkpoint(path: Path, network: LayeredNetwork, rng: np.random.Generat
         if params[k].shape != v.shape:
             raise InvalidInputError(f"checkpoint {path}: {k} has shape {params[k].shape}, expected {v.shape}")
     rng.bit_generator.state = meta["rng"]
+    state = (meta["step"], *moments) if moments[0] else None
     return (params, state, hist, (meta["best_acc"], meta["best_step"], best_p), meta["step"], meta["elapsed"],
             perm, rng)

@@ -21,7 +21,8 @@ Study file (TOML)::
 
 Every point is written atomically (temporary file + rename) to ``<output>/points/<point>.nc``; a
 point that raises leaves ``<point>.error.json`` with its traceback and the study goes on. Running a
-study again skips completed points, so a killed study resumes where it stopped. Points run in local
+study again skips completed points, so a killed study resumes where it stopped; a checkpointed task
+(e.g. ``scattering-digits``) also resumes a killed point from ``<point>.ckpt.npz``. Points run in local
 processes or on a ``dask.distributed`` cluster.
 """
 from __future__ import annotations
@@ -165,13 +166,16 @@ def _execute(task_name: str, config: dict, coords: dict, path: str) -> tuple[flo
     """Run one point (in a worker); write its NetCDF file or its error record. Returns (task seconds, error)."""
     path = Path(path)
     error_file = path.with_suffix(".error.json")
+    task = get_task(task_name)
+    checkpoint = path.with_suffix(".ckpt.npz")
     t = time.perf_counter()
     try:
-        ds = get_task(task_name).run(config)
+        ds = task.run(config, checkpoint=checkpoint) if task.checkpointed else task.run(config)
         seconds = time.perf_counter() - t
         ds.attrs.update({"point": path.stem, "point_coords": coords, "point_seconds": seconds})
         write_netcdf(ds, path)
         error_file.unlink(missing_ok=True)
+        checkpoint.unlink(missing_ok=True)
         return seconds, None
     except Exception as e:  # recorded, the study goes on
         seconds = time.perf_counter() - t

@@ -17,12 +17,14 @@ from pyosc.errors import InvalidInputError
 
 @dataclass(frozen=True)
 class Task:
-    """``schema`` maps each configuration key to ``(type, default)``."""
+    """``schema`` maps each configuration key to ``(type, default)``. A ``checkpointed`` task's ``run`` takes
+    ``checkpoint=path`` too: it saves its state there while it trains and resumes from it when it exists."""
 
     name: str
     description: str
     schema: dict[str, tuple[type, Any]]
-    run: Callable[[dict], xr.Dataset]
+    run: Callable[..., xr.Dataset]
+    checkpointed: bool = False
 
 
 def _ep_config(c: dict, batch_per_class=None):
@@ -62,12 +64,12 @@ def _run_onn_memory(c: dict) -> xr.Dataset:
     return memory_experiment(**c)[0]
 
 
-def _run_scattering_digits(c: dict) -> xr.Dataset:
+def _run_scattering_digits(c: dict, checkpoint=None) -> xr.Dataset:
     from pyosc.cli.scattering import digits_experiment
     from pyosc.training.scattering import train_network
 
     network, config, data, _ = digits_experiment(**c)
-    return train_network(network, *data, config)[2]
+    return train_network(network, *data, config, checkpoint=checkpoint)[2]
 
 
 _EP_KEYS = {"beta": (float, 0.1), "optimizer": (str, "sgd"), "n_inits": (int, 1), "seed": (int, 0), "tol": (float, 1e-10)}
@@ -90,7 +92,7 @@ TASKS: dict[str, Task] = {
                                "background": (float, 5.0), "iterations": (int, 58440), "batch_size": (int, 200),
                                "optimizer": (str, "sgd"), "lr": (float, 0.2), "offset_lr_scale": (float, 4.0),
                                "loss": (str, "cross-entropy"), "beta": (float, 8.0), "eval_every": (int, 60),
-                               "seed": (int, 0)}, _run_scattering_digits),
+                               "seed": (int, 0)}, _run_scattering_digits, checkpointed=True),
 }
 
 

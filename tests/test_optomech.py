@@ -7,7 +7,7 @@ import pytest
 
 from pyosc import topology as T
 from pyosc.engines import jax_dynamics as jd
-from pyosc.engines.base import FinalLoss, IntegrateOptions, RelaxOptions, get_engine
+from pyosc.engines.base import FinalLoss, IntegrateOptions, RelaxOptions, SteadyStateOptions, get_engine
 from pyosc.errors import ConvergenceError, InvalidInputError
 from pyosc.models import electrostatic as es
 from pyosc.models import optomech as om
@@ -217,6 +217,51 @@ def test_adjoint_gradient_microscopic_model_matches_finite_differences(cycle):
     names = [("K", (0, 1), 1e-6), ("psi", (1,), 1e-5), ("power", (), 1e-7)]
     opts = IntegrateOptions(solver="Dopri8", rtol=1e-11, atol=1e-11, max_steps=20_000)
     _fd_check("optomech-micro", p, y0, t1, np.array([[0.3]]), names, opts, 1e-4)
+
+
+@pytest.mark.parametrize("model", ["optomech-averaged", "optomech-phase"])
+def test_steady_state_gradient_matches_finite_differences_and_long_dynamics(cycle, table, rng, model):
+    n = 5
+    A = rng.uniform(-1, 1, (n, n)) * 3e-3
+    K = (A + A.T) * (1 - np.eye(n))
+    f, psi = rng.uniform(0, 1e-2, n), rng.uniform(-np.pi, np.pi, n)
+    if model == "optomech-averaged":
+        p = om.averaged_params(table, K, f, psi, f_in=2e-2, frame=cycle.shift)
+        phi0 = rng.uniform(-np.pi, np.pi, (2, 2, n))
+        y0 = cycle.amplitude * np.stack([np.cos(phi0), np.sin(phi0)], -1)
+    else:
+        p = om.phase_params(cycle, K, f, psi, f_in=2e-2)
+        y0 = rng.uniform(-np.pi, np.pi, (2, 2, n, 1))
+    x = np.array([[np.pi / 2, -np.pi / 2], [np.pi / 2, np.pi / 2]])
+    targets = np.array([[np.pi / 2], [-np.pi / 2]])
+    spec = FinalLoss(targets, outputs=(4,), kind="log")
+    opts = SteadyStateOptions(tol=1e-12)
+    loss, grad, ok = ENGINE.steady_state_loss_and_grad(model, p, y0, spec, inputs=x, options=opts)
+    assert ok.shape == (2, 2) and ok.all()
+    value = lambda q: float(jd.steady_state_loss_and_grad(model, q, y0, targets, outputs=(4,), kind="log",  # noqa: E731
+                                                          inputs=x, options=opts)[0])
+    names = [("K", (0, 4)), ("K", (2, 3)), ("f", (3,)), ("psi", (4,))] if model == "optomech-averaged" else \
+        [("J", (0, 4)), ("C", (2, 3)), ("h", (3,)), ("psi", (4,))]
+    for name, idx in names:
+        step = 1e-6 if name != "psi" else 1e-5
+        plus, minus = {k: np.array(v) for k, v in p.items()}, {k: np.array(v) for k, v in p.items()}
+        for q, sgn in ((plus, 1), (minus, -1)):
+            q[name][idx] += sgn * step
+            if len(idx) == 2:
+                q[name][idx[::-1]] += sgn * step
+        fd = (value(plus) - value(minus)) / (2 * step)
+        g = grad[name][idx] + (grad[name][idx[::-1]] if len(idx) == 2 else 0.0)
+        assert g == pytest.approx(fd, rel=1e-5, abs=1e-8 * np.abs(grad[name]).max()), (name, idx, g, fd)
+    # the dynamics, integrated long enough, settle on the same states and give the same loss
+    dyn_loss, _ = jd.loss_and_grad(model, p, y0, 6e4, targets, outputs=(4,), kind="log", inputs=x, options=AVG)
+    assert float(dyn_loss) == pytest.approx(float(loss), rel=1e-6)
+
+
+def test_steady_state_rejects_time_dependent_models(cycle):
+    p = om.micro_params(CELL, np.zeros((2, 2)), np.zeros(2), np.zeros(2))
+    y0 = om.micro_initial_state(CELL, cycle.amplitude * np.ones((1, 1, 2)))
+    with pytest.raises(InvalidInputError, match="no steady states"):
+        ENGINE.steady_state_loss_and_grad("optomech-micro", p, y0, FinalLoss(np.zeros((1, 1))))
 
 
 def test_engine_method_and_runs_axis(cycle, table, rng):

@@ -136,3 +136,29 @@ def test_repository_study_files_are_valid():
     assert len(files) >= 4
     for f in files:
         assert load_study(f).points()
+
+
+def test_checkpointed_task_resumes_a_killed_point(tmp_path):
+    """A long point of a checkpointed task (scattering-digits) continues from its checkpoint after a kill:
+    the result equals an uninterrupted run, and the checkpoint is removed once the point file exists."""
+    from pyosc.datasets import get_data_home
+
+    if not (get_data_home() / "optdigits.tra").exists():
+        pytest.skip("optdigits not found (set PYOSC_DATA_HOME)")
+    from pyosc.cli.scattering import digits_experiment
+    from pyosc.studies import _execute
+    from pyosc.tasks import get_task, validate_config
+    from pyosc.training.scattering import train_network
+
+    task = get_task("scattering-digits")
+    config = validate_config(task, {"hidden": 6, "iterations": 20, "eval_every": 10, "batch_size": 500})
+    whole, resumed = tmp_path / "whole.nc", tmp_path / "resumed.nc"
+    assert _execute(task.name, config, {}, str(whole))[1] is None
+    network, cfg, data, _ = digits_experiment(**{**config, "iterations": 12})  # the "killed" first part
+    train_network(network, *data, cfg, checkpoint=resumed.with_suffix(".ckpt.npz"))
+    assert resumed.with_suffix(".ckpt.npz").exists()
+    assert _execute(task.name, config, {}, str(resumed))[1] is None
+    assert not resumed.with_suffix(".ckpt.npz").exists()
+    a, b = read_netcdf(whole), read_netcdf(resumed)
+    np.testing.assert_array_equal(a["final_detuning_1"].values, b["final_detuning_1"].values)
+    np.testing.assert_array_equal(a["test_accuracy"].values[-1], b["test_accuracy"].values[-1])

@@ -152,6 +152,29 @@ class IntegrateOptions:
 
 
 @dataclass(frozen=True)
+class SteadyStateOptions:
+    """How to find a stable steady state of an autonomous dynamical model (``steady_state_loss_and_grad``).
+
+    Pseudo-transient continuation: implicit-Euler steps (I / dt - J) dy = f(y) of the flow dy/dt = f(y)
+    whose pseudo-time step dt starts at ``dt0`` (time units) and grows as the residual falls (switched
+    evolution relaxation: dt * |f_old| / |f_new|, between dt / 10 and 10 dt), so the early steps follow the
+    dynamics into a basin and the last ones are Newton steps. A step whose residual grows more than
+    tenfold is rejected (dt / 4). Converged: max |f| < ``tol`` within ``max_iter`` steps at a fixed point
+    whose Jacobian has only eigenvalues with negative real part (a stable, i.e. physically reached, state).
+    """
+
+    tol: float = 1e-10
+    max_iter: int = 200
+    dt0: float = 10.0
+
+    def __post_init__(self):
+        check_positive("tol", self.tol)
+        check_positive("dt0", self.dt0)
+        if int(self.max_iter) < 1:
+            raise InvalidInputError(f"max_iter must be >= 1, got {self.max_iter!r}")
+
+
+@dataclass(frozen=True)
 class FinalLoss:
     """A loss on the output phases at the final time, averaged over samples and initial states.
 
@@ -213,6 +236,17 @@ class Engine(ABC):
         """Loss on the output phases at time ``t1`` and its gradient with respect to every entry of ``params``,
         through the solve. Returns ``(loss, grads)``: loss a float (array ``(runs,)`` with a runs axis) and
         grads a dict shaped like ``params`` (without the model's fixed data tables)."""
+
+    @abstractmethod
+    def steady_state_loss_and_grad(self, model: str, params: Mapping[str, np.ndarray], y0: np.ndarray,
+                                   loss: FinalLoss, *, inputs: np.ndarray | None = None,
+                                   options: SteadyStateOptions = SteadyStateOptions()) -> tuple[np.ndarray, dict, np.ndarray]:
+        """Loss on the output phases at the stable steady state reached from ``y0`` (an autonomous model such as
+        ``"optomech-averaged"``), and its gradient by the implicit-function theorem: with f(y*, p) = 0,
+        dL/dp = -lambda^T df/dp where J^T lambda = dL/dy at y* (one linear solve per state, no trajectory
+        stored). A state that reaches no stable fixed point (it keeps drifting, e.g. unlocked oscillators)
+        counts with the mean cost of a uniformly random output and contributes no gradient. Returns
+        ``(loss, grads, converged)``, ``converged`` a bool array ``([runs,] samples, inits)``."""
 
 
 _ENGINES = {"jax": ("pyosc.engines.jax_engine", "JaxEngine")}

@@ -15,8 +15,13 @@ with a leading ``runs`` axis give one loss and one gradient per run. A model's t
 such as the averaged model's amplitude table) get no gradient: per-trajectory cotangents of
 thousand-entry tables would dominate the cost of the reverse pass.
 
-:class:`JaxDynamicsMixin` gives the engine methods ``integrate`` and ``final_state_loss_and_grad``;
-:func:`loss_and_grad` is the same as a plain function of NumPy arrays.
+Steady states (autonomous models): pseudo-transient continuation (:class:`~pyosc.engines.base.SteadyStateOptions`)
+with the Jacobian from forward-mode autodiff, then the implicit-function gradient at the fixed point: one
+transposed linear solve per state instead of a reverse pass through a trajectory.
+
+:class:`JaxDynamicsMixin` gives the engine methods ``integrate``, ``final_state_loss_and_grad`` and
+``steady_state_loss_and_grad``; :func:`loss_and_grad` and :func:`steady_state_loss_and_grad` are the same as
+plain functions of NumPy arrays.
 """
 from __future__ import annotations
 
@@ -28,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pyosc.engines.base import FinalLoss, IntegrateOptions
+from pyosc.engines.base import FinalLoss, IntegrateOptions, SteadyStateOptions
 from pyosc.errors import (
     ConvergenceError,
     InvalidInputError,
@@ -39,6 +44,7 @@ from pyosc.models import optomech
 
 IMPLICIT = ("Kvaerno3", "Kvaerno4", "Kvaerno5")
 DEFAULT_OPTIONS = IntegrateOptions()
+DEFAULT_STEADY = SteadyStateOptions()
 
 
 def _max_norm(y) -> jnp.ndarray:
@@ -154,6 +160,14 @@ def integrate(model: str, params: Mapping, y0, times, *, inputs=None,
     return np.asarray(ys)
 
 
+def _check_loss(spec: FinalLoss, y0) -> None:
+    n_units = y0.shape[-2]
+    if any(not -n_units <= o < n_units for o in spec.outputs):
+        raise InvalidInputError(f"outputs must index the {n_units} units, got {spec.outputs}")
+    if spec.targets.shape[0] != y0.shape[-4]:
+        raise InvalidInputError(f"targets must have one row per sample ({y0.shape[-4]}), got {spec.targets.shape}")
+
+
 def loss_and_grad(model: str, params: Mapping, y0, t1: float, targets, *, outputs=(-1,), kind: str = "distance",
                   inputs=None, options: IntegrateOptions = DEFAULT_OPTIONS) -> tuple[np.ndarray, dict]:
     """``loss, grad = loss_and_grad(...)``: final-state loss and its gradient, NumPy in and out.
@@ -166,11 +180,7 @@ def loss_and_grad(model: str, params: Mapping, y0, t1: float, targets, *, output
     spec = FinalLoss(targets, outputs, kind)
     t1 = check_positive("t1", t1)
     p, y0j, x, runs = prepare(model, params, y0, inputs)
-    n_units = y0j.shape[-2]
-    if any(not -n_units <= o < n_units for o in spec.outputs):
-        raise InvalidInputError(f"outputs must index the {n_units} units, got {spec.outputs}")
-    if spec.targets.shape[0] != y0j.shape[-4]:
-        raise InvalidInputError(f"targets must have one row per sample ({y0j.shape[-4]}), got {spec.targets.shape}")
+    _check_loss(spec, y0j)
     fn = _loss_grad_fn(model, options, spec.outputs, spec.kind, bool(runs))
     tables = optomech.get_model(model).tables
     trainable = {k: v for k, v in p.items() if k not in tables}
@@ -179,6 +189,84 @@ def loss_and_grad(model: str, params: Mapping, y0, t1: float, targets, *, output
         raise ConvergenceError(f"a trajectory failed (step budget max_steps={options.max_steps} or a non-finite "
                                "state); raise max_steps or loosen rtol/atol")
     return np.asarray(loss), {k: np.asarray(v) for k, v in grad.items()}
+
+
+def _steady_state(f, y0, options: SteadyStateOptions):
+    """Pseudo-transient continuation of dy/dt = f(y) from the flat state y0: (y*, converged)."""
+    eye = jnp.eye(y0.size)
+    norm = lambda r: jnp.max(jnp.abs(r))
+
+    def body(s):
+        y, r, dt, k = s
+        y_new = y + jnp.linalg.solve(eye / dt - jax.jacfwd(f)(y), r)
+        r_new = f(y_new)
+        ok = jnp.all(jnp.isfinite(r_new)) & (norm(r_new) < 10 * norm(r))
+        grow = jnp.clip(norm(r) / jnp.maximum(norm(r_new), 1e-300), 0.1, 10.0)
+        return (jnp.where(ok, y_new, y), jnp.where(ok, r_new, r), jnp.minimum(jnp.where(ok, dt * grow, dt / 4), 1e12),
+                k + 1)
+
+    def cond(s):
+        return (s[3] < options.max_iter) & (norm(s[1]) > options.tol)
+
+    y, r, _, _ = jax.lax.while_loop(cond, body, (y0, f(y0), jnp.asarray(options.dt0, y0.dtype), 0))
+    stable = jnp.max(jnp.real(jnp.linalg.eigvals(jax.jacfwd(f)(y)))) < 0
+    return y, (norm(r) <= options.tol) & stable
+
+
+def _chance_cost(kind: str, n_out: int) -> float:
+    """Mean cost of uniformly random output phases: what a state that never settles is worth."""
+    return 0.5 if kind == "distance" else n_out * np.log(2.0)  # E[log(1 + cos)] = -log 2
+
+
+def steady_loss_fn(model: str, options: SteadyStateOptions, outputs: tuple[int, ...], kind: str):
+    """The traced ``(params, tables, y0, inputs, targets) -> (loss, grads, converged)`` for one run."""
+    dyn = optomech.get_model(model)
+    out = np.asarray(outputs)
+
+    def one(p, tables, y0, x, target):
+        shape = y0.shape
+        f = lambda y, q: dyn.rhs(0.0, y.reshape(shape), {**q, **tables}, x).ravel()
+        y, ok = _steady_state(lambda y: f(y, p), y0.ravel(), options)
+        cost = lambda y: _cost(dyn.phase(0.0, y.reshape(shape), {**p, **tables})[out], target, kind)
+        c, dc = jax.value_and_grad(cost)(y)
+        lam = jnp.linalg.solve(jax.jacfwd(lambda y: f(y, p))(y).T, dc)
+        (g,) = jax.vjp(lambda q: f(y, q), p)[1](-lam)
+        return c, g, ok
+
+    def loss(p, tables, y0, x, targets):
+        s, m = y0.shape[:2]
+        flat, xf = _flat(y0, x)
+        c, g, ok = jax.vmap(one, in_axes=(None, None, 0, 0, 0))(p, tables, flat, xf, jnp.repeat(targets, m, axis=0))
+        w = ok / ok.size
+        mean = jnp.sum(jnp.where(ok, c, _chance_cost(kind, out.size))) / ok.size
+        grads = jax.tree_util.tree_map(lambda a: jnp.tensordot(w, a, axes=1), g)
+        return mean, grads, ok.reshape(s, m)
+
+    return loss
+
+
+@lru_cache(maxsize=32)
+def _steady_fn(model: str, options: SteadyStateOptions, outputs: tuple[int, ...], kind: str, stacked: bool):
+    fn = steady_loss_fn(model, options, outputs, kind)
+    return jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, None, None)) if stacked else fn)
+
+
+def steady_state_loss_and_grad(model: str, params: Mapping, y0, targets, *, outputs=(-1,), kind: str = "distance",
+                               inputs=None, options: SteadyStateOptions = DEFAULT_STEADY):
+    """``loss, grad, converged``: loss at the stable steady states reached from ``y0`` and its implicit-function
+    gradient (see :meth:`~pyosc.engines.base.Engine.steady_state_loss_and_grad`), NumPy in and out."""
+    spec = FinalLoss(targets, outputs, kind)
+    dyn = optomech.get_model(model)
+    if not dyn.autonomous:
+        raise InvalidInputError(f"{model!r} is driven explicitly in time and has no steady states; "
+                                "use an averaged or phase model")
+    p, y0j, x, runs = prepare(model, params, y0, inputs)
+    _check_loss(spec, y0j)
+    tables = {k: p[k] for k in dyn.tables}
+    trainable = {k: v for k, v in p.items() if k not in dyn.tables}
+    loss, grad, ok = _steady_fn(model, options, spec.outputs, spec.kind, bool(runs))(
+        trainable, tables, y0j, x, jnp.asarray(spec.targets))
+    return np.asarray(loss), {k: np.asarray(v) for k, v in grad.items()}, np.asarray(ok)
 
 
 class JaxDynamicsMixin:
@@ -192,3 +280,9 @@ class JaxDynamicsMixin:
             raise InvalidInputError(f"loss must be a pyosc.engines.base.FinalLoss, got {type(loss).__name__}")
         return loss_and_grad(model, params, y0, t1, loss.targets, outputs=loss.outputs, kind=loss.kind,
                              inputs=inputs, options=options)
+
+    def steady_state_loss_and_grad(self, model, params, y0, loss, *, inputs=None, options=DEFAULT_STEADY):
+        if not isinstance(loss, FinalLoss):
+            raise InvalidInputError(f"loss must be a pyosc.engines.base.FinalLoss, got {type(loss).__name__}")
+        return steady_state_loss_and_grad(model, params, y0, loss.targets, outputs=loss.outputs, kind=loss.kind,
+                                          inputs=inputs, options=options)

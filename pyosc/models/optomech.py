@@ -376,7 +376,8 @@ def phase_phase(t, y: jnp.ndarray, p) -> jnp.ndarray:
 
 class Dynamics(NamedTuple):
     """A named network model: right-hand side, phase readout, state size per cell, parameter names
-    (``scalars`` 0-d, ``vectors`` (N,), ``matrices`` (N, N), ``tables`` 1-D of any length)."""
+    (``scalars`` 0-d, ``vectors`` (N,), ``matrices`` (N, N), ``tables`` 1-D of any length); ``autonomous``:
+    the right-hand side does not depend on time (the model has steady states)."""
 
     rhs: Callable
     phase: Callable
@@ -385,12 +386,14 @@ class Dynamics(NamedTuple):
     vectors: tuple[str, ...]
     matrices: tuple[str, ...]
     tables: tuple[str, ...] = ()
+    autonomous: bool = True
 
 
 _DRIVES = ("f", "psi")
 MODELS: dict[str, Dynamics] = {
     "optomech-micro": Dynamics(micro_rhs, micro_phase, 4,
-                               ("kappa", "detuning", "gamma_m", "power", "f_in", "frame", "ubar"), _DRIVES, ("K",)),
+                               ("kappa", "detuning", "gamma_m", "power", "f_in", "frame", "ubar"), _DRIVES, ("K",),
+                               autonomous=False),
     "optomech-averaged": Dynamics(averaged_rhs, averaged_phase, 2, ("s_max", "f_in", "frame"), _DRIVES, ("K",),
                                   ("growth", "growth_ds", "shift", "shift_ds")),
     "optomech-phase": Dynamics(phase_rhs, phase_phase, 1, ("omega", "h_in", "b_in"), ("h", "b", "psi"), ("J", "C")),

@@ -16,6 +16,12 @@ RECONSTRUCTED protocol (arXiv 2604.11658 gives only: 5 nodes all-to-all, XOR, au
 * loss: mean over samples and random initial states (amplitude A0, phases U(-pi, pi), re-drawn every
   iteration) of the distance (1 - cos(phi_out - target)) / 2 at ``t1`` (or Wang et al.'s
   -log(1 + cos), ``loss="log"``); Adam on (w, v, psi);
+* gradient: ``"dynamics"`` differentiates the state at ``t1`` through the solver (checkpointed reverse mode);
+  ``"steady-state"`` takes the loss at the stable steady state reached from each initial state
+  (pseudo-transient continuation) and its implicit-function gradient, which is what the state at t1
+  tends to once the slowest mode (rates down to ~1e-4 here) has decayed, at a fraction of the cost;
+  a state that reaches no stable fixed point counts as a random output, without gradient. Accuracy is always read from the integrated
+  dynamics at ``t1``;
 * restarts: a run whose best loss (above its floor at perfect alignment, 0 or -log 2) has not
   improved by a factor (1 - ``stall_tol``) for ``patience`` iterations, and that is not yet solved, gets fresh random parameters and zeroed Adam moments (the
   Adam step counter is shared by the runs), at most ``max_restarts`` times;
@@ -36,7 +42,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from pyosc.datasets import PhaseDataset, xor
-from pyosc.engines.base import Engine, FinalLoss, IntegrateOptions, get_engine
+from pyosc.engines.base import Engine, FinalLoss, IntegrateOptions, SteadyStateOptions, get_engine
 from pyosc.errors import InvalidInputError, check_positive
 from pyosc.models import optomech as om
 from pyosc.results import provenance
@@ -44,6 +50,7 @@ from pyosc.training.optimizers import Adam
 
 SIGNS = ("both", "negative", "positive")
 MODELS = ("optomech-averaged", "optomech-phase")
+GRADIENTS = ("dynamics", "steady-state")
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,15 @@ class AdjointConfig:
     eval_every: int = 10
     n_eval_inits: int = 10
     seed: int = 0
+    gradient: str = "dynamics"
     integrate: IntegrateOptions = field(default_factory=lambda: IntegrateOptions(rtol=1e-6, atol=1e-6, max_steps=1024))
+    steady: SteadyStateOptions = field(default_factory=SteadyStateOptions)
 
     def __post_init__(self):
         if self.model not in MODELS:
             raise InvalidInputError(f"model must be one of {MODELS}, got {self.model!r}")
+        if self.gradient not in GRADIENTS:
+            raise InvalidInputError(f"gradient must be one of {GRADIENTS}, got {self.gradient!r}")
         if self.sign not in SIGNS:
             raise InvalidInputError(f"sign must be one of {SIGNS}, got {self.sign!r}")
         if int(self.n_units) < 3:
@@ -215,6 +226,7 @@ def train_adjoint(train: PhaseDataset, config: AdjointConfig = AdjointConfig(), 
         checkpoints.append(cfg.n_iterations)
     loss = np.zeros((n_runs, cfg.n_iterations))
     restarted = np.zeros((n_runs, cfg.n_iterations), dtype=bool)
+    unsteady = np.zeros((n_runs, cfg.n_iterations), dtype=np.int64)
     acc = np.zeros((n_runs, len(checkpoints)))
     best = np.full(n_runs, np.inf)
     since = np.zeros(n_runs, dtype=int)
@@ -236,8 +248,14 @@ def train_adjoint(train: PhaseDataset, config: AdjointConfig = AdjointConfig(), 
             first_attempt_solved |= solved & (n_restarts == 0)
         p, vjp = jax.vjp(build, RawParams(*(jnp.asarray(r) for r in raw)))
         y0 = initial_states(rng, net, n_runs, train.x.shape[0], cfg.n_inits)
-        value, grads = engine.final_state_loss_and_grad(cfg.model, {k: np.asarray(v) for k, v in p.items()}, y0,
-                                                        cfg.t1, spec, inputs=train.x, options=cfg.integrate)
+        p_np = {k: np.asarray(v) for k, v in p.items()}
+        if cfg.gradient == "dynamics":
+            value, grads = engine.final_state_loss_and_grad(cfg.model, p_np, y0, cfg.t1, spec, inputs=train.x,
+                                                            options=cfg.integrate)
+        else:
+            value, grads, ok = engine.steady_state_loss_and_grad(cfg.model, p_np, y0, spec, inputs=train.x,
+                                                                 options=cfg.steady)
+            unsteady[:, it] = np.sum(~ok, axis=(-2, -1))
         (g_raw,) = vjp({k: jnp.asarray(grads[k]) if k in grads else jnp.zeros_like(v) for k, v in p.items()})
         g = RawParams(*(np.asarray(a) for a in g_raw))
         g = g._replace(w=(g.w + np.swapaxes(g.w, -1, -2)) / 2)  # keep w symmetric
@@ -274,6 +292,8 @@ def train_adjoint(train: PhaseDataset, config: AdjointConfig = AdjointConfig(), 
         {
             "loss": (("run", "iteration"), loss, {"long_name": f"training loss ({cfg.loss}) at t1", "units": "1"}),
             "restarted": (("run", "iteration"), restarted, {"long_name": "parameters re-drawn after this iteration"}),
+            "unsteady": (("run", "iteration"), unsteady,
+                         {"long_name": "training states without a stable steady state (gradient='steady-state')"}),
             "accuracy": (("run", "checkpoint"), acc, {"long_name": "accuracy on clean XOR, random initial states",
                                                       "units": "1"}),
             "solved": (("run",), solved, {"long_name": "100 % accuracy reached at a checkpoint (training then stops)"}),
@@ -301,10 +321,12 @@ def train_adjoint(train: PhaseDataset, config: AdjointConfig = AdjointConfig(), 
 def config_from_history(ds: xr.Dataset) -> AdjointConfig:
     """The :class:`AdjointConfig` stored in ``ds.attrs["config"]`` (keys unknown to this version are ignored)."""
     stored = dict(ds.attrs["config"])
-    known = {f.name for f in fields(IntegrateOptions)}
-    integrate = IntegrateOptions(**{k: v for k, v in stored.pop("integrate").items() if k in known})
+    nested = {}
+    for name, cls in (("integrate", IntegrateOptions), ("steady", SteadyStateOptions)):
+        known = {f.name for f in fields(cls)}
+        nested[name] = cls(**{k: v for k, v in stored.pop(name, {}).items() if k in known})
     names = {f.name for f in fields(AdjointConfig)}
-    return AdjointConfig(**{k: v for k, v in stored.items() if k in names}, integrate=integrate)
+    return AdjointConfig(**{k: v for k, v in stored.items() if k in names}, **nested)
 
 
 def raw_from_history(ds: xr.Dataset) -> RawParams:

@@ -20,11 +20,12 @@ for path in sorted(folder.glob("*.nc")):
     ds = read_netcdf(path)
     acc = ds.accuracy.isel(run=0)
     name = ds.attrs["topology"]
+    seed = ds.attrs["config"].get("seed", 0)
     best = float(acc.max())
-    ax.plot(acc.checkpoint, 100 * acc, label=f"{name} ({ds.attrs['n_trainable']} par.), best {100 * best:.1f} %")
-    if name in PAPER_BEST:
+    ax.plot(acc.checkpoint, 100 * acc, label=f"{name} seed {seed} ({ds.attrs['n_trainable']} par.), best {100 * best:.1f} %")
+    if name in PAPER_BEST and seed == 0:
         ax.axhline(100 * PAPER_BEST[name], ls=":", color=ax.lines[-1].get_color(), lw=1)
-    print(f"{name:22s} best test accuracy {100 * best:.1f} % at iteration {int(acc.checkpoint[int(acc.argmax('checkpoint'))])}"
+    print(f"{name:22s} seed {seed} best test accuracy {100 * best:.1f} % at iteration {int(acc.checkpoint[int(acc.argmax('checkpoint'))])}"
           f" (paper {100 * PAPER_BEST.get(name, float('nan')):.1f} %), final {100 * float(acc[-1]):.1f} %, "
           f"{ds.attrs['wall_time_s'] / 60:.0f} min")
 ax.set(xlabel="EP iteration (batch 300)", ylabel="test accuracy (%)", ylim=(0, 100),

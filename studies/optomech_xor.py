@@ -18,6 +18,8 @@ import numpy as np
 
 import pyosc  # noqa: F401
 from pyosc import datasets
+from pyosc.engines.base import IntegrateOptions
+from pyosc.models import optomech as om
 from pyosc.results import read_netcdf, write_netcdf
 from pyosc.training import adjoint as ad
 
@@ -27,11 +29,15 @@ SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.5)
 
 def train(args) -> None:
     cfg = {"n_iterations": args.iterations, "seed": args.seed, "learning_rate": args.lr, "f_max": args.f_max,
-           "k_max": args.k_max, "t1": args.t1, "sign": args.sign, "patience": args.patience, "loss": args.loss}
+           "k_max": args.k_max, "t1": args.t1, "sign": args.sign, "patience": args.patience, "loss": args.loss,
+           "gradient": args.gradient, "max_restarts": args.max_restarts,
+           "integrate": IntegrateOptions(rtol=1e-6, atol=1e-6, max_steps=args.max_steps)}
+    cell = om.CELLS[args.cell]
     inits = {4: args.inits_4, 20: args.inits_20}
     sets = {4: datasets.xor(), 20: ad.noisy_xor(5, args.train_noise, np.random.default_rng([args.seed, 2]))}
     for n in args.sets:
-        ds = ad.train_adjoint(sets[n], ad.AdjointConfig(**cfg, n_inits=inits[n]), n_runs=args.runs, progress=False)
+        ds = ad.train_adjoint(sets[n], ad.AdjointConfig(**cfg, n_inits=inits[n]), n_runs=args.runs, cell=cell,
+                              progress=False)
         write_netcdf(ds, OUT / f"xor_{n}{args.tag}.nc")
         print(f"{n} samples: {ds.attrs['wall_time_s']:.0f} s; 100 % accuracy: {np.mean(ds.solved.values):.0%} of runs, "
               f"without restarts {np.mean(ds.solved_first_attempt.values):.0%}; restarts {int(ds.n_restarts.sum())}",
@@ -102,16 +108,20 @@ def main() -> None:
     p.add_argument("stage", choices=["train", "analyze"])
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--sets", type=int, nargs="+", default=[4, 20])
-    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--cell", choices=sorted(om.CELLS), default="locking")
+    p.add_argument("--gradient", choices=ad.GRADIENTS, default="steady-state")
+    p.add_argument("--iterations", type=int, default=1000)
     p.add_argument("--lr", type=float, default=0.03)
     p.add_argument("--k-max", type=float, default=5e-3)
     p.add_argument("--f-max", type=float, default=2e-2)
-    p.add_argument("--t1", type=float, default=5e3)
+    p.add_argument("--t1", type=float, default=2e4, help="readout time of the integrated dynamics (1/Omega_m)")
+    p.add_argument("--max-steps", type=int, default=16384, help="step budget of one integration to t1")
     p.add_argument("--sign", default="both")
-    p.add_argument("--patience", type=int, default=40)
+    p.add_argument("--patience", type=int, default=100)
+    p.add_argument("--max-restarts", type=int, default=20)
     p.add_argument("--loss", default="log")
     p.add_argument("--inits-4", type=int, default=5, help="random initial states per sample, 4-sample set")
-    p.add_argument("--inits-20", type=int, default=2, help="random initial states per sample, 20-sample set")
+    p.add_argument("--inits-20", type=int, default=5, help="random initial states per sample, 20-sample set")
     p.add_argument("--train-noise", type=float, default=0.3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tag", default="")

@@ -8,7 +8,9 @@ import numpy as np
 from pyosc import datasets
 from pyosc.engines.base import IntegrateOptions
 from pyosc.results import write_netcdf
+from pyosc.models.optomech import CELLS
 from pyosc.training.adjoint import (
+    GRADIENTS,
     MODELS,
     SIGNS,
     AdjointConfig,
@@ -22,6 +24,10 @@ def add_tasks(tasks) -> None:
                                               "Adam on adjoint gradients")
     d = AdjointConfig()
     p.add_argument("--model", choices=MODELS, default=d.model, help="network model (default %(default)s)")
+    p.add_argument("--cell", choices=sorted(CELLS), default="locking",
+                   help="optomechanical cell preset (pyosc.models.optomech; default %(default)s)")
+    p.add_argument("--gradient", choices=GRADIENTS, default=d.gradient,
+                   help="through the dynamics to t1, or implicit at the steady state (default %(default)s)")
     p.add_argument("--runs", type=int, default=10, help="independent runs trained together")
     p.add_argument("--samples", type=int, choices=[4, 20], default=4,
                    help="4 clean XOR samples or 20 noisy ones (5 copies of each)")
@@ -39,6 +45,7 @@ def add_tasks(tasks) -> None:
     p.add_argument("--max-restarts", type=int, default=d.max_restarts)
     p.add_argument("--eval-every", type=int, default=d.eval_every)
     p.add_argument("--rtol", type=float, default=1e-6, help="integration tolerance (rtol = atol)")
+    p.add_argument("--max-steps", type=int, default=d.integrate.max_steps, help="step budget of one integration")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="optomech_xor.nc", help="NetCDF file for the history (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -49,13 +56,13 @@ def run_xor(args: argparse.Namespace) -> int:
     config = AdjointConfig(model=args.model, sign=args.sign, k_max=args.k_max, f_max=args.f_max, f_in=args.f_in,
                            t1=args.t1, loss=args.loss, n_inits=args.n_inits, learning_rate=args.lr,
                            n_iterations=args.iterations, patience=args.patience, max_restarts=args.max_restarts,
-                           eval_every=args.eval_every, seed=args.seed,
-                           integrate=IntegrateOptions(rtol=args.rtol, atol=args.rtol, max_steps=1024))
+                           eval_every=args.eval_every, seed=args.seed, gradient=args.gradient,
+                           integrate=IntegrateOptions(rtol=args.rtol, atol=args.rtol, max_steps=args.max_steps))
     train = datasets.xor() if args.samples == 4 else noisy_xor(5, args.train_noise, np.random.default_rng([args.seed, 2]))
-    ds = train_adjoint(train, config, n_runs=args.runs, progress=not args.quiet)
+    ds = train_adjoint(train, config, n_runs=args.runs, cell=CELLS[args.cell], progress=not args.quiet)
     write_netcdf(ds, args.out)
     final = ds.accuracy.isel(checkpoint=-1).values
-    print(f"optomech XOR ({args.model}, {train.name}), {args.runs} runs x {args.iterations} iterations "
+    print(f"optomech XOR ({args.model}, {args.cell} cell, {args.gradient} gradient, {train.name}), {args.runs} runs x {args.iterations} iterations "
           f"in {ds.attrs['wall_time_s']:.0f} s")
     print(f"runs that reached 100 % accuracy: {np.mean(ds.solved.values):.0%} (without restarts: "
           f"{np.mean(ds.solved_first_attempt.values):.0%}); restarts used: {int(ds.n_restarts.sum())}")

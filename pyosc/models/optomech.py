@@ -89,6 +89,16 @@ class Cell(NamedTuple):
 REFERENCE_CELL = Cell(kappa=2.0, detuning=1.0, gamma_m=0.01, power=0.06)
 """The checked parameter set of research/optomech_onn.md A.8 (A0 = 1.9297, shift 3.49e-3)."""
 
+LOCKING_CELL = Cell(kappa=0.5, detuning=0.25, gamma_m=0.01, power=0.24)
+"""A cell for trained networks (RECONSTRUCTED choice; the paper's parameters are unknown): resolved sideband
+(kappa = Omega_m / 2), detuning Omega_m / 4, power 3.09 x threshold: A0 = 1.608, gamma = 0.0135,
+zeta = +1.72. With |zeta| > 1 a coupling acts mainly through the amplitude-mediated sin term (J = zeta K / 2,
+dissipative: it locks phases) rather than the reactive cos term (C = K / 2: frequency pulling). For the
+reference cell zeta = -0.44, and trained networks often have initial states that never lock (they drift in
+the drive frame); see studies/results/optomech/README.md."""
+
+CELLS = {"reference": REFERENCE_CELL, "locking": LOCKING_CELL}
+
 
 def validate_cell(cell: Cell) -> Cell:
     """Positive kappa, gamma_m and power; finite detuning."""

@@ -31,6 +31,7 @@ RECONSTRUCTED protocol (arXiv 2604.11658 gives only: 5 nodes all-to-all, XOR, au
 """
 from __future__ import annotations
 
+import ast
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import NamedTuple
@@ -334,13 +335,18 @@ def raw_from_history(ds: xr.Dataset) -> RawParams:
     return RawParams(ds.w.values, ds.v.values, ds.psi.values)
 
 
-def robustness(ds: xr.Dataset, sigma: float, n_trials: int = 25, *, seed: int = 0, cell: om.Cell = om.REFERENCE_CELL,
+def cell_from_history(ds: xr.Dataset) -> om.Cell:
+    """The optomechanical cell a history was trained with (``ds.attrs["cell"]``)."""
+    return om.Cell(**ast.literal_eval(ds.attrs["cell"]))
+
+
+def robustness(ds: xr.Dataset, sigma: float, n_trials: int = 25, *, seed: int = 0, cell: om.Cell | None = None,
                engine: str | Engine = "jax") -> np.ndarray:
     """Per run: success fraction over ``n_trials`` (noisy input, random initial state) trials per XOR pattern,
     input phases perturbed by N(0, sigma^2)."""
     check_positive("sigma", sigma, allow_zero=True)
     cfg = config_from_history(ds)
-    net = make_network(cfg, cell)
+    net = make_network(cfg, cell or cell_from_history(ds))
     rng = np.random.default_rng(seed)
     data = noisy_xor(n_trials, sigma, rng)
     ph = output_phases(get_engine(engine), raw_from_history(ds), net, data.x, rng, 1)
@@ -348,11 +354,11 @@ def robustness(ds: xr.Dataset, sigma: float, n_trials: int = 25, *, seed: int = 
 
 
 def phase_map(ds: xr.Dataset, n_grid: int = 41, n_inits: int = 4, *, seed: int = 0,
-              cell: om.Cell = om.REFERENCE_CELL, engine: str | Engine = "jax") -> xr.DataArray:
+              cell: om.Cell | None = None, engine: str | Engine = "jax") -> xr.DataArray:
     """Output phase at t1 over the input plane (x0, x1) in [-pi, pi]^2, for every run and ``n_inits`` random
     initial states: DataArray (run, x0, x1, init)."""
     cfg = config_from_history(ds)
-    net = make_network(cfg, cell)
+    net = make_network(cfg, cell or cell_from_history(ds))
     g = np.linspace(-np.pi, np.pi, int(n_grid))
     x = np.stack(np.meshgrid(g, g, indexing="ij"), axis=-1).reshape(-1, 2)
     ph = output_phases(get_engine(engine), raw_from_history(ds), net, x, np.random.default_rng(seed), n_inits)

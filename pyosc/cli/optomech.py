@@ -7,8 +7,8 @@ import numpy as np
 
 from pyosc import datasets
 from pyosc.engines.base import IntegrateOptions
-from pyosc.results import write_netcdf
 from pyosc.models.optomech import CELLS
+from pyosc.results import write_netcdf
 from pyosc.training.adjoint import (
     GRADIENTS,
     MODELS,

@@ -43,7 +43,13 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from pyosc.datasets import PhaseDataset, xor
-from pyosc.engines.base import Engine, FinalLoss, IntegrateOptions, SteadyStateOptions, get_engine
+from pyosc.engines.base import (
+    Engine,
+    FinalLoss,
+    IntegrateOptions,
+    SteadyStateOptions,
+    get_engine,
+)
 from pyosc.errors import InvalidInputError, check_positive
 from pyosc.models import optomech as om
 from pyosc.results import provenance

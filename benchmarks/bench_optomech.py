@@ -4,6 +4,8 @@ Prints, per checkpointing policy of the reverse pass: one forward solve (loss on
 the cost of a central finite-difference gradient over the trainable parameters (2 P forward solves)
 and the speed-up of the adjoint over it, and the compiled peak temporary memory of forward and
 gradient (XLA memory analysis). Times are the median of ``--repeats`` calls after compilation.
+Last line: the steady-state alternative (pseudo-transient continuation to the stable fixed point, then the
+implicit-function gradient), its cost relative to the forward solve to t1, and its peak memory.
 
 Usage: python benchmarks/bench_optomech.py [--model optomech-averaged] [--t1 5000] [--repeats 5]
 """
@@ -18,7 +20,7 @@ import numpy as np
 
 import pyosc  # noqa: F401  (float64)
 from pyosc.engines import jax_dynamics as jd
-from pyosc.engines.base import IntegrateOptions
+from pyosc.engines.base import IntegrateOptions, SteadyStateOptions
 from pyosc.models import optomech as om
 from pyosc.training import adjoint as ad
 from pyosc.training.adjoint import noisy_xor
@@ -76,6 +78,12 @@ def main() -> None:
         print(f"[{name}] forward {t_fwd * 1e3:.1f} ms, gradient {t_grad * 1e3:.1f} ms, ratio {t_grad / t_fwd:.2f}; "
               f"finite differences {t_fd:.2f} s -> adjoint speed-up {t_fd / t_grad:.1f}x; "
               f"peak temporary memory forward {m_fwd / 2**20:.1f} MiB, gradient {m_grad / 2**20:.1f} MiB")
+    steady = jax.jit(jd.steady_loss_fn(args.model, SteadyStateOptions(), (cfg.n_units - 1,), "distance"))
+    t_ss = median_time(steady, (p, fixed, y0, x, targets), args.repeats)
+    ok = np.asarray(steady(p, fixed, y0, x, targets)[2])
+    print(f"[steady state + implicit gradient] {t_ss * 1e3:.1f} ms = {t_ss / t_fwd:.2f} x the forward solve to t1; "
+          f"{ok.mean():.0%} of states reached a stable fixed point; peak temporary memory "
+          f"{temp_bytes(steady, (p, fixed, y0, x, targets)) / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,8 @@ def analyze(args) -> None:
         }
     i3 = SIGMAS.index(0.3)
     summary["margin_at_sigma_0.3_all_runs"] = float(curves[20][i3].mean() - curves[4][i3].mean())
+    sem = {n: float(c[i3].std(ddof=1) / np.sqrt(c.shape[1])) for n, c in curves.items()}
+    summary["margin_at_sigma_0.3_standard_error"] = float(np.hypot(sem[4], sem[20]))  # over runs, both sets
     if solved_runs[4].any() and solved_runs[20].any():
         summary["margin_at_sigma_0.3_solved_runs"] = float(curves[20][i3][solved_runs[20]].mean()
                                                            - curves[4][i3][solved_runs[4]].mean())

@@ -22,7 +22,7 @@ Study file (TOML)::
 Every point is written atomically (temporary file + rename) to ``<output>/points/<point>.nc``; a
 point that raises leaves ``<point>.error.json`` with its traceback and the study goes on. Running a
 study again skips completed points, so a killed study resumes where it stopped; a checkpointed task
-(e.g. ``scattering-digits``) also resumes a killed point from ``<point>.ckpt.npz``. Points run in local
+(the XY and scattering tasks) also resumes a killed point from ``<point>.ckpt.npz``. Points run in local
 processes or on a ``dask.distributed`` cluster.
 """
 from __future__ import annotations

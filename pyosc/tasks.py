@@ -37,17 +37,17 @@ def _ep_config(c: dict, batch_per_class=None):
                     relax=RelaxOptions(tol=c["tol"]))
 
 
-def _run_xy_xor(c: dict) -> xr.Dataset:
+def _run_xy_xor(c: dict, checkpoint=None) -> xr.Dataset:
     from pyosc import datasets, topology
     from pyosc.models import xy
     from pyosc.training.ep import train_ep
 
     topo = topology.all_to_all(c["units"], 2, 1)
     params = xy.init_params(topo, np.random.default_rng(c["seed"]), scheme="xor", n_runs=c["runs"])
-    return train_ep(topo, datasets.xor(), params, _ep_config(c), progress=False)
+    return train_ep(topo, datasets.xor(), params, _ep_config(c), progress=False, checkpoint=checkpoint)
 
 
-def _run_xy_digits(c: dict) -> xr.Dataset:
+def _run_xy_digits(c: dict, checkpoint=None) -> xr.Dataset:
     from pyosc import datasets, topology
     from pyosc.models import xy
     from pyosc.training.ep import train_ep
@@ -55,7 +55,8 @@ def _run_xy_digits(c: dict) -> xr.Dataset:
     topo = topology.from_spec(c["arch"], n_inputs=64, n_outputs=10)
     params = xy.init_params(topo, np.random.default_rng(c["seed"]), scheme="layered" if topo.layers else "all-to-all")
     train, test = datasets.digits_paper_split()
-    return train_ep(topo, train, params, _ep_config(c, c["batch_per_class"]), test=test, progress=False)
+    return train_ep(topo, train, params, _ep_config(c, c["batch_per_class"]), test=test, progress=False,
+                    checkpoint=checkpoint)
 
 
 def _run_onn_memory(c: dict) -> xr.Dataset:
@@ -77,11 +78,11 @@ _EP_KEYS = {"beta": (float, 0.1), "optimizer": (str, "sgd"), "n_inits": (int, 1)
 TASKS: dict[str, Task] = {
     "xy-xor": Task("xy-xor", "XOR on an all-to-all XY network trained by EP (runs = independent seeds)",
                    {"units": (int, 5), "runs": (int, 100), "iterations": (int, 1000), "learning_rate": (float, 0.1),
-                    "eval_every": (int, 100), **_EP_KEYS}, _run_xy_xor),
+                    "eval_every": (int, 100), **_EP_KEYS}, _run_xy_xor, checkpointed=True),
     "xy-digits": Task("xy-digits", "8x8 digits on a layered or all-to-all XY network trained by EP",
                       {"arch": (str, "layered:64,200,10"), "iterations": (int, 2000), "learning_rate": (float, 0.01),
                        "batch_per_class": (int, 30), "eval_every": (int, 5), "snapshots": (list, []), **_EP_KEYS},
-                      _run_xy_digits),
+                      _run_xy_digits, checkpointed=True),
     "onn-memory": Task("onn-memory", "letters stored in a phase-oscillator associative memory by EP, against Hebbian",
                        {"letters": (str, "AEIOU"), "nonlinearity": (float, 0.0), "harmonics": (int, 5),
                         "shil": (float, 0.3), "beta": (float, 0.1), "learning_rate": (float, 0.005),

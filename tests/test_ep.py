@@ -110,6 +110,36 @@ def test_adam_learns_xor():
     assert np.mean(last < 0.1 * first) >= 0.5, (first, last)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_interrupted_training_resumes_identically(tmp_path, optimizer):
+    """A run killed midway (here: the engine fails at iteration 7) and restarted from its checkpoint
+    gives exactly the uninterrupted history: parameters, optimizer state, generators and snapshots."""
+    from pyosc.engines.jax_engine import JaxEngine
+
+    class Failing(JaxEngine):
+        calls = 0
+
+        def ep_step(self, *args, **kwargs):
+            Failing.calls += 1
+            if Failing.calls > 7:
+                raise RuntimeError("killed")
+            return super().ep_step(*args, **kwargs)
+
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=3)
+    cfg = EPConfig(n_iterations=12, optimizer=optimizer, learning_rate=0.05, eval_every=4, snapshots=(0, 5, 12))
+    whole = train_ep(topo, datasets.xor(), p, cfg, progress=False)
+    ckpt = tmp_path / "ep.npz"
+    with pytest.raises(RuntimeError, match="killed"):
+        train_ep(topo, datasets.xor(), p, cfg, progress=False, engine=Failing(), checkpoint=ckpt, checkpoint_seconds=0)
+    assert ckpt.exists()
+    resumed = train_ep(topo, datasets.xor(), p, cfg, progress=False, checkpoint=ckpt)
+    for name in ("W", "h", "psi", "distance", "accuracy", "W_snapshot"):
+        np.testing.assert_array_equal(resumed[name].values, whole[name].values)
+    with pytest.raises(InvalidInputError, match="another EP configuration"):
+        train_ep(topo, datasets.xor(), p, EPConfig(n_iterations=12, learning_rate=0.01), progress=False, checkpoint=ckpt)
+
+
 @pytest.mark.parametrize("change, match", [
     (dict(y=np.full((4, 1), 0.3)), "target phases"),
     (dict(y=np.zeros((4, 2))), "y must have shape"),

@@ -14,8 +14,11 @@ implicit-function theorem, the reference the EP gradient approaches as beta -> 0
 """
 from __future__ import annotations
 
+import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -63,7 +66,7 @@ class EPConfig:
             raise InvalidInputError(f"batch_per_class must be >= 1 or None, got {self.batch_per_class!r}")
         if self.eval_every < 0:
             raise InvalidInputError(f"eval_every must be >= 0, got {self.eval_every!r}")
-        object.__setattr__(self, "snapshots", tuple(sorted(set(int(i) for i in self.snapshots))))
+        object.__setattr__(self, "snapshots", tuple(sorted({int(i) for i in self.snapshots})))
         if any(not 0 <= i <= self.n_iterations for i in self.snapshots):
             raise InvalidInputError(f"snapshots must lie in 0..n_iterations, got {self.snapshots}")
 
@@ -116,12 +119,15 @@ def accuracy(output_phases: np.ndarray, data: PhaseDataset) -> np.ndarray:
 
 
 def train_ep(topology: Topology, train: PhaseDataset, params: xy.XYParams, config: EPConfig = EPConfig(), *,
-             test: PhaseDataset | None = None, engine: str | Engine = "jax", progress: bool = True) -> xr.Dataset:
+             test: PhaseDataset | None = None, engine: str | Engine = "jax", progress: bool = True,
+             checkpoint: str | os.PathLike | None = None, checkpoint_seconds: float = 120.0) -> xr.Dataset:
     """Train by equilibrium propagation; returns the history as an ``xarray.Dataset``.
 
     ``params`` may carry a leading ``runs`` axis: all runs train in one vectorised call, each with
     its own random initial states. Couplings outside ``topology`` stay zero; input biases and
-    input-input couplings never change.
+    input-input couplings never change. With ``checkpoint`` (an ``.npz`` path) the full training state
+    (parameters, optimizer, random generators, history) is saved there every ``checkpoint_seconds``, and a
+    call with the same arguments resumes from it: the result equals an uninterrupted run.
     """
     engine = get_engine(engine)
     check_dataset(train, topology, "train")
@@ -152,8 +158,14 @@ def train_ep(topology: Topology, train: PhaseDataset, params: xy.XYParams, confi
         out, _ = predict_phases(engine, params, topology, eval_data.x, eval_rng, config.relax)
         acc[:, j] = np.atleast_1d(accuracy(out, eval_data))
 
-    start = time.perf_counter()
-    bar = tqdm(range(config.n_iterations), disable=not progress, desc=f"EP {topology.name}", unit="it")
+    first, elapsed0 = 0, 0.0
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if ckpt is not None and ckpt.exists():
+        first, elapsed0, params, opt_state, snapshots = _load_state(ckpt, config, params, opt_state, rng, eval_rng,
+                                                                    distance, unconverged, acc)
+    start, last_save = time.perf_counter() - elapsed0, time.perf_counter()
+    bar = tqdm(range(first, config.n_iterations), disable=not progress, desc=f"EP {topology.name}", unit="it",
+               initial=first, total=config.n_iterations)
     for it in bar:
         if checkpoints and it in checkpoints:
             evaluate(checkpoints.index(it))
@@ -174,6 +186,10 @@ def train_ep(topology: Topology, train: PhaseDataset, params: xy.XYParams, confi
             raise InvalidInputError(f"parameters became NaN or infinite at iteration {it}; lower the learning rate")
         if progress and it % 10 == 0:
             bar.set_postfix(distance=f"{distance[:, it].mean():.2e}")
+        if ckpt is not None and time.perf_counter() - last_save >= checkpoint_seconds:
+            _save_state(ckpt, it + 1, time.perf_counter() - start, config, params, opt_state, rng, eval_rng,
+                        distance, unconverged, acc, snapshots)
+            last_save = time.perf_counter()
     if checkpoints and checkpoints[-1] == config.n_iterations:
         evaluate(len(checkpoints) - 1)
     if config.n_iterations in config.snapshots:
@@ -188,6 +204,43 @@ def train_ep(topology: Topology, train: PhaseDataset, params: xy.XYParams, confi
                                                                           "units": unit})
         ds = ds.assign_coords(snapshot=("snapshot", np.asarray(config.snapshots, dtype=np.int64)))
     return ds
+
+
+def _save_state(path: Path, next_it: int, elapsed: float, config: EPConfig, params, opt_state, rng, eval_rng,
+                distance, unconverged, acc, snapshots) -> None:
+    """Atomically write everything :func:`train_ep` needs to go on from iteration ``next_it``."""
+    arrays = {f"param/{k}": np.asarray(v) for k, v in params._asdict().items()}
+    arrays.update(distance=distance, unconverged=unconverged, accuracy=acc)
+    if opt_state is not None:  # Adam: (t, m, v)
+        for kind, moments in zip("mv", opt_state[1:]):
+            arrays.update({f"opt_{kind}/{k}": np.asarray(v) for k, v in moments._asdict().items()})
+    for i, snap in enumerate(snapshots):
+        arrays.update({f"snapshot{i}/{k}": np.asarray(v) for k, v in snap._asdict().items()})
+    meta = {"next_iteration": next_it, "elapsed": elapsed, "config": config.to_dict(), "n_snapshots": len(snapshots),
+            "opt_t": None if opt_state is None else int(opt_state[0]),
+            "rng": rng.bit_generator.state, "eval_rng": eval_rng.bit_generator.state}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, meta=np.array(json.dumps(meta, default=str)), **arrays)
+    os.replace(tmp, path)
+
+
+def _load_state(path: Path, config: EPConfig, params, opt_state, rng, eval_rng, distance, unconverged, acc):
+    """Restore a :func:`_save_state` file in place (generators, history arrays); returns the rest."""
+    with np.load(path) as f:
+        meta = json.loads(str(f["meta"]))
+        if meta["config"] != json.loads(json.dumps(config.to_dict(), default=str)):
+            raise InvalidInputError(f"checkpoint {path} was written with another EP configuration; remove it to restart")
+        group = lambda prefix: xy.XYParams(*(f[f"{prefix}/{k}"] for k in xy.XYParams._fields))
+        loaded = group("param")
+        if any(a.shape != np.shape(b) for a, b in zip(loaded, params)) or f["distance"].shape != distance.shape:
+            raise InvalidInputError(f"checkpoint {path} does not match these parameters' shapes")
+        distance[...], unconverged[...], acc[...] = f["distance"], f["unconverged"], f["accuracy"]
+        if meta["opt_t"] is not None:
+            opt_state = (meta["opt_t"], group("opt_m"), group("opt_v"))
+        snapshots = [group(f"snapshot{i}") for i in range(meta["n_snapshots"])]
+    rng.bit_generator.state = meta["rng"]
+    eval_rng.bit_generator.state = meta["eval_rng"]
+    return meta["next_iteration"], meta["elapsed"], loaded, opt_state, snapshots
 
 
 def _with_run_axis(a, runs: int | None) -> np.ndarray:

@@ -231,7 +231,7 @@ def steady_loss_fn(model: str, options: SteadyStateOptions, outputs: tuple[int, 
         c, dc = jax.value_and_grad(cost)(y)
         lam = jnp.linalg.solve(jax.jacfwd(lambda y: f(y, p))(y).T, dc)
         (g,) = jax.vjp(lambda q: f(y, q), p)[1](-lam)
-        return c, g, ok
+        return c, jax.tree_util.tree_map(lambda a: jnp.where(ok, a, 0.0), g), ok  # no NaN from unsettled states
 
     def loss(p, tables, y0, x, targets):
         s, m = y0.shape[:2]

@@ -20,8 +20,8 @@ RECONSTRUCTED protocol (arXiv 2604.11658 gives only: 5 nodes all-to-all, XOR, au
   ``"steady-state"`` takes the loss at the stable steady state reached from each initial state
   (pseudo-transient continuation) and its implicit-function gradient, which is what the state at t1
   tends to once the slowest mode (rates down to ~1e-4 here) has decayed, at a fraction of the cost;
-  a state that reaches no stable fixed point counts as a random output, without gradient. Accuracy is always read from the integrated
-  dynamics at ``t1``;
+  a state that reaches no stable fixed point counts as a random output, without gradient. Accuracy
+  is always read from the integrated dynamics at ``t1``;
 * restarts: a run whose best loss (above its floor at perfect alignment, 0 or -log 2) has not
   improved by a factor (1 - ``stall_tol``) for ``patience`` iterations, and that is not yet solved, gets fresh random parameters and zeroed Adam moments (the
   Adam step counter is shared by the runs), at most ``max_restarts`` times;
@@ -297,7 +297,9 @@ def train_adjoint(train: PhaseDataset, config: AdjointConfig = AdjointConfig(), 
     units = ("input", "input") + ("hidden",) * (cfg.n_units - 3) + ("output",)
     return xr.Dataset(
         {
-            "loss": (("run", "iteration"), loss, {"long_name": f"training loss ({cfg.loss}) at t1", "units": "1"}),
+            "loss": (("run", "iteration"), loss,
+                     {"long_name": f"training loss ({cfg.loss}) " + ("at t1" if cfg.gradient == "dynamics"
+                                                                     else "at the steady states"), "units": "1"}),
             "restarted": (("run", "iteration"), restarted, {"long_name": "parameters re-drawn after this iteration"}),
             "unsteady": (("run", "iteration"), unsteady,
                          {"long_name": "training states without a stable steady state (gradient='steady-state')"}),

@@ -12,11 +12,15 @@ import argparse
 import json
 
 import numpy as np
+from _timing import best_time
 
 from pyosc.datasets_scattering import load_optdigits_detunings
 from pyosc.models.scattering import Readout
-from pyosc.training.scattering import layered_loss_and_gradient, network_loss_and_gradient, paper_initialisation
-from _timing import best_time
+from pyosc.training.scattering import (
+    layered_loss_and_gradient,
+    network_loss_and_gradient,
+    paper_initialisation,
+)
 
 
 def main(argv=None) -> dict:

@@ -15,11 +15,11 @@ import json
 
 import numpy as np
 import scipy.sparse.linalg as spla
+from _timing import best_time
 
 from pyosc.models.scattering import CoupledModeNetwork, Readout
 from pyosc.scattering_solvers import SYMMETRIC_LU
 from pyosc.training.scattering import network_loss_and_gradient
-from _timing import best_time
 
 
 def lattice_network(side: int, n_long: int, rng: np.random.Generator) -> tuple[CoupledModeNetwork, Readout]:
@@ -57,7 +57,7 @@ def main(argv=None) -> list[dict]:
         floor = best_time(lambda: spla.splu(m, **SYMMETRIC_LU), args.repeats)
         total = best_time(lambda: network_loss_and_gradient(net, None, [0], readout, method="sparse-lu"), args.repeats)
         auto = best_time(lambda: network_loss_and_gradient(net, None, [0], readout), args.repeats)
-        rows.append({"modes": net.n_modes, "couplings": int(len(net.edges)), "lu_seconds": floor,
+        rows.append({"modes": net.n_modes, "couplings": len(net.edges), "lu_seconds": floor,
                      "total_seconds": total, "auto_seconds": auto, "ratio": total / floor})
         print(f"N = {net.n_modes:7d}  E = {len(net.edges):7d}  LU {floor:.4e} s  S+gradient {total:.4e} s  "
               f"(auto {auto:.4e} s)  ratio {total / floor:.2f}", flush=True)

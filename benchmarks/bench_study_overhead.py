@@ -11,8 +11,9 @@ import argparse
 import shutil
 import tempfile
 import time
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from pyosc.studies import collect_to_file, load_study, run_study
 

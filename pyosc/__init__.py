@@ -9,7 +9,7 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from pyosc.errors import (  # noqa: E402
+from pyosc.errors import (
     ConvergenceError,
     EngineUnavailableError,
     InvalidInputError,
@@ -17,4 +17,4 @@ from pyosc.errors import (  # noqa: E402
 )
 
 __version__ = "0.1.0"
-__all__ = ["PyoscError", "InvalidInputError", "ConvergenceError", "EngineUnavailableError", "__version__"]
+__all__ = ["ConvergenceError", "EngineUnavailableError", "InvalidInputError", "PyoscError", "__version__"]

@@ -1,3 +1,5 @@
-from pyosc.cli import main
 import sys
+
+from pyosc.cli import main
+
 sys.exit(main())

@@ -13,7 +13,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pyosc.datasets_scattering import BACKGROUND, KAPPA, encode_detunings
 from pyosc.errors import InvalidInputError
-from pyosc.training.scattering import TrainConfig, layered_outputs, paper_initialisation, train_network
+from pyosc.training.scattering import (
+    TrainConfig,
+    layered_outputs,
+    paper_initialisation,
+    train_network,
+)
 
 
 class ScatteringClassifier(ClassifierMixin, BaseEstimator):

@@ -41,7 +41,12 @@ from scipy.integrate import solve_ivp
 from scipy.interpolate import CubicSpline
 from scipy.linalg import block_diag
 
-from pyosc.errors import ConvergenceError, InvalidInputError, as_real_array, check_positive
+from pyosc.errors import (
+    ConvergenceError,
+    InvalidInputError,
+    as_real_array,
+    check_positive,
+)
 from pyosc.models import onn, vdp
 
 
@@ -95,9 +100,9 @@ def limit_cycle(circuit: vdp.VdPCircuit = vdp.VdPCircuit(), n_samples: int = 204
         raise InvalidInputError(f"n_samples must be an integer >= 64, got {n_samples!r}")
     c = circuit
     f = _field(c)
-    rhs = lambda t, y: f(y)  # noqa: E731
-    jac = lambda t, y: _jac(c, y[0])  # noqa: E731
-    up = lambda t, y: y[0]  # noqa: E731
+    rhs = lambda t, y: f(y)
+    jac = lambda t, y: _jac(c, y[0])
+    up = lambda t, y: y[0]
     up.direction = 1.0
 
     def next_crossing(i0: float, t_max: float):
@@ -131,8 +136,8 @@ def limit_cycle(circuit: vdp.VdPCircuit = vdp.VdPCircuit(), n_samples: int = 204
     if floquet >= 0:
         raise ConvergenceError(f"the limit cycle of {circuit} is not stable (Floquet exponent {floquet:g})")
     spline = CubicSpline(np.append(t, period), np.vstack([x, x[:1]]), bc_type="periodic")
-    adj = lambda s, z: -_jac(c, spline(np.mod(s, period))[0]).T @ z  # noqa: E731
-    adj_jac = lambda s, z: -_jac(c, spline(np.mod(s, period))[0]).T  # noqa: E731
+    adj = lambda s, z: -_jac(c, spline(np.mod(s, period))[0]).T @ z
+    adj_jac = lambda s, z: -_jac(c, spline(np.mod(s, period))[0]).T
 
     def backward(zT, dense=False):
         return solve_ivp(adj, (period, 0.0), zT, method="LSODA", jac=adj_jac, rtol=rtol, atol=atol, dense_output=dense)
@@ -202,8 +207,8 @@ def simulate_circuit(circuit: vdp.VdPCircuit, G, x0, times, *, rtol: float = 1e-
     Gj = jnp.asarray(G)
     rhs = jax.jit(lambda y: vdp.vector_field(y.reshape(shape), Gj, circuit).reshape(-1))
     jac1 = jax.jit(jax.vmap(lambda x: vdp.jacobian(x, Gj, circuit)))
-    fun = lambda t, y: np.asarray(rhs(y))  # noqa: E731
-    jac = lambda t, y: block_diag(*np.asarray(jac1(y.reshape(shape))))  # noqa: E731
+    fun = lambda t, y: np.asarray(rhs(y))
+    jac = lambda t, y: block_diag(*np.asarray(jac1(y.reshape(shape))))
     events = [_upward_crossing(2 * k) for k in range(n_net * n)]
     sol = solve_ivp(fun, (0.0, float(times[-1])), x0.reshape(-1), method="LSODA", jac=jac, t_eval=times,
                     rtol=rtol, atol=atol, events=events)

@@ -6,11 +6,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import xarray as xr
 
-from pyosc import analysis  # noqa: E402
+from pyosc import analysis
 
 
 def learning_curves(distance: xr.DataArray, by: str | None = None, ax=None):

@@ -31,13 +31,13 @@ import itertools
 import json
 import os
 import time
-import tomllib
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import tomllib
 import xarray as xr
 
 from pyosc.errors import InvalidInputError

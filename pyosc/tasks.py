@@ -6,8 +6,9 @@ set its keys; :func:`validate_config` checks names and types before any work sta
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import xarray as xr

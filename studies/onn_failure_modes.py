@@ -32,7 +32,12 @@ from pyosc.engines.base import Nudge, RelaxOptions, get_engine
 from pyosc.models import onn, vdp, xy
 from pyosc.results import provenance, write_netcdf
 from pyosc.training.ep import random_phases
-from pyosc.training.ep_onn import MemoryEPConfig, evaluate_memory, implicit_gradient, train_memory_ep
+from pyosc.training.ep_onn import (
+    MemoryEPConfig,
+    evaluate_memory,
+    implicit_gradient,
+    train_memory_ep,
+)
 
 OUT = Path(__file__).resolve().parent / "results" / "onn"
 ENGINE = get_engine()

@@ -8,9 +8,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from pyosc.results import read_netcdf  # noqa: E402
+from pyosc.results import read_netcdf
 
 PAPER_BEST = {"layered:64,200,10": 0.950, "all-to-all:85": 0.933}
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from pyosc.datasets import get_data_home  # noqa: E402
-from pyosc.results import read_netcdf  # noqa: E402
+from pyosc.datasets import get_data_home
+from pyosc.results import read_netcdf
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scattering"
 RUNS = {"n80": ("N2 = 80", "N2=80_accuracy_test.csv"), "none": ("no hidden layer", "N2=none_accuracy_test.csv")}

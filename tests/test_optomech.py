@@ -7,7 +7,13 @@ import pytest
 
 from pyosc import topology as T
 from pyosc.engines import jax_dynamics as jd
-from pyosc.engines.base import FinalLoss, IntegrateOptions, RelaxOptions, SteadyStateOptions, get_engine
+from pyosc.engines.base import (
+    FinalLoss,
+    IntegrateOptions,
+    RelaxOptions,
+    SteadyStateOptions,
+    get_engine,
+)
 from pyosc.errors import ConvergenceError, InvalidInputError
 from pyosc.models import electrostatic as es
 from pyosc.models import optomech as om
@@ -238,7 +244,7 @@ def test_steady_state_gradient_matches_finite_differences_and_long_dynamics(cycl
     opts = SteadyStateOptions(tol=1e-12)
     loss, grad, ok = ENGINE.steady_state_loss_and_grad(model, p, y0, spec, inputs=x, options=opts)
     assert ok.shape == (2, 2) and ok.all()
-    value = lambda q: float(jd.steady_state_loss_and_grad(model, q, y0, targets, outputs=(4,), kind="log",  # noqa: E731
+    value = lambda q: float(jd.steady_state_loss_and_grad(model, q, y0, targets, outputs=(4,), kind="log",
                                                           inputs=x, options=opts)[0])
     names = [("K", (0, 4)), ("K", (2, 3)), ("f", (3,)), ("psi", (4,))] if model == "optomech-averaged" else \
         [("J", (0, 4)), ("C", (2, 3)), ("h", (3,)), ("psi", (4,))]

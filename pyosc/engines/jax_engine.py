@@ -222,7 +222,7 @@ def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
     order = np.asarray(plan.order, dtype=int)
     W, ops = _ops(model, p, phi0, targets, beta, plan)
     local = ops.local
-    gmax = lambda g: jnp.max(jnp.abs(g), axis=-1)  # noqa: E731
+    gmax = lambda g: jnp.max(jnp.abs(g), axis=-1)
     loc0 = local(phi0[..., order])
     mu0 = mu_scale * jnp.maximum(jnp.max(jnp.abs(loc0.diag), axis=-1), 1e-3)
 
@@ -262,7 +262,7 @@ def _gradient(model, phi, p, targets, beta, plan):
 
 def _ode_relax(model, p, phi0, targets, beta, plan, options: RelaxOptions):
     """diffrax integration of each state until max |dphi/dt| < tol (or t_max)."""
-    field = lambda t, y, args: -_gradient(model, y, p, args[0], beta, plan)  # noqa: E731
+    field = lambda t, y, args: -_gradient(model, y, p, args[0], beta, plan)
     steady = diffrax.Event(lambda t, y, args, **kw: jnp.max(jnp.abs(field(t, y, args))) < options.tol)
 
     def one(y0, target):
@@ -328,7 +328,7 @@ class JaxEngine(JaxDynamicsMixin, Engine):
             raise InvalidInputError("ep_step needs a Nudge (beta > 0 and targets)")
         p, phi0, targets, beta, stacked = self._prepare(model, params, phi0, topology, nudge, options.method == "newton")
         grad, free, nudged = _compiled("ep_step", model, _plan(topology), options, stacked)(p, phi0, targets, beta)
-        as_eq = lambda e: Equilibrium(*(np.asarray(o) for o in e))  # noqa: E731
+        as_eq = lambda e: Equilibrium(*(np.asarray(o) for o in e))
         return EPStep(type(p)(*(np.asarray(g) for g in grad)), as_eq(free), as_eq(nudged))
 
     def trajectory(self, model, params, phi0, topology, times, nudge=None, options=RelaxOptions()):
@@ -369,7 +369,7 @@ def _trajectory_fn(model: str, plan: _Plan, options: RelaxOptions, stacked: bool
     def run(p, phi0, targets, beta, times):
         s, m, n = phi0.shape
         tg = jnp.broadcast_to(targets[:, None, :], (s, m, targets.shape[-1])).reshape(s * m, -1)
-        field = lambda t, y, args: -_gradient(model, y, p, args, beta, plan)  # noqa: E731
+        field = lambda t, y, args: -_gradient(model, y, p, args, beta, plan)
 
         def one(y0, target):
             sol = diffrax.diffeqsolve(diffrax.ODETerm(field), getattr(diffrax, options.solver)(), 0.0, times[-1],

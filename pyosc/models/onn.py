@@ -119,7 +119,7 @@ def make_params(W, H: CouplingFunction, h=None, psi=None, omega=None, shil=None)
     W = np.asarray(W, dtype=float)
     zeros = np.zeros(W.shape[:-1])
     lead = W.shape[:-2]
-    unit = lambda v: zeros.copy() if v is None else np.broadcast_to(np.asarray(v, dtype=float), zeros.shape).copy()  # noqa: E731
+    unit = lambda v: zeros.copy() if v is None else np.broadcast_to(np.asarray(v, dtype=float), zeros.shape).copy()
     return ONNParams(W, unit(h), unit(psi), unit(omega), unit(shil),
                      np.broadcast_to(np.asarray(H.sin, float), lead + (H.n_harmonics,)).copy(),
                      np.broadcast_to(np.asarray(H.cos, float), lead + (H.n_harmonics + 1,)).copy())

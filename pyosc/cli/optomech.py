@@ -1,4 +1,7 @@
-"""``pyosc train optomech-xor``: optomechanical networks trained on XOR by gradients through the dynamics."""
+"""``pyosc train optomech-xor``: optomechanical networks trained on XOR by gradients of the dynamics.
+
+The defaults are the protocol of studies/results/optomech/README.md (locking cell, steady-state adjoint,
+1500 iterations, restarts after 100 stalled iterations, at most 20), which solved 40 of 40 runs."""
 from __future__ import annotations
 
 import argparse
@@ -26,7 +29,7 @@ def add_tasks(tasks) -> None:
     p.add_argument("--model", choices=MODELS, default=d.model, help="network model (default %(default)s)")
     p.add_argument("--cell", choices=sorted(CELLS), default="locking",
                    help="optomechanical cell preset (pyosc.models.optomech; default %(default)s)")
-    p.add_argument("--gradient", choices=GRADIENTS, default=d.gradient,
+    p.add_argument("--gradient", choices=GRADIENTS, default="steady-state",
                    help="through the dynamics to t1, or implicit at the steady state (default %(default)s)")
     p.add_argument("--runs", type=int, default=10, help="independent runs trained together")
     p.add_argument("--samples", type=int, choices=[4, 20], default=4,
@@ -36,16 +39,16 @@ def add_tasks(tasks) -> None:
     p.add_argument("--k-max", type=float, default=d.k_max, help="coupling bound |K| / (m Omega_m^2)")
     p.add_argument("--f-max", type=float, default=d.f_max, help="bias drive bound (units of Omega_m^2 / G)")
     p.add_argument("--f-in", type=float, default=d.f_in, help="input drive strength")
-    p.add_argument("--t1", type=float, default=d.t1, help="read-out time (units of 1/Omega_m)")
+    p.add_argument("--t1", type=float, default=2e4, help="read-out time (units of 1/Omega_m; default %(default)g)")
     p.add_argument("--loss", choices=["distance", "log"], default=d.loss)
     p.add_argument("--lr", type=float, default=d.learning_rate, help="Adam learning rate on the raw parameters")
-    p.add_argument("--iterations", type=int, default=d.n_iterations)
+    p.add_argument("--iterations", type=int, default=1500)
     p.add_argument("--n-inits", type=int, default=d.n_inits, help="random initial states per sample and iteration")
-    p.add_argument("--patience", type=int, default=d.patience, help="iterations without improvement before a restart")
-    p.add_argument("--max-restarts", type=int, default=d.max_restarts)
+    p.add_argument("--patience", type=int, default=100, help="iterations without improvement before a restart")
+    p.add_argument("--max-restarts", type=int, default=20)
     p.add_argument("--eval-every", type=int, default=d.eval_every)
     p.add_argument("--rtol", type=float, default=1e-6, help="integration tolerance (rtol = atol)")
-    p.add_argument("--max-steps", type=int, default=d.integrate.max_steps, help="step budget of one integration")
+    p.add_argument("--max-steps", type=int, default=16384, help="step budget of one integration")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="optomech_xor.nc", help="NetCDF file for the history (default %(default)s)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

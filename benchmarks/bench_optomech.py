@@ -79,14 +79,7 @@ def main() -> None:
               f"finite differences {t_fd:.2f} s -> adjoint speed-up {t_fd / t_grad:.1f}x; "
               f"peak temporary memory forward {m_fwd / 2**20:.1f} MiB, gradient {m_grad / 2**20:.1f} MiB")
     steady = jax.jit(jd.steady_loss_fn(args.model, SteadyStateOptions(), (cfg.n_units - 1,), "distance"))
-    dyn = om.get_model(args.model)
-
-    @jax.jit
-    def steady_forward(q, f, y0, x):  # the steady states alone: the forward solve of the steady-state adjoint
-        flat, xf = y0.reshape((-1,) + y0.shape[2:]), jnp.repeat(x, y0.shape[1], axis=0)
-        solve = lambda y, xi: jd._steady_state(
-            lambda v: dyn.rhs(0.0, v.reshape(y.shape), {**q, **f}, xi).ravel(), y.ravel(), SteadyStateOptions())
-        return jax.vmap(solve)(flat, xf)
+    steady_forward = jax.jit(jd.steady_states_fn(args.model, SteadyStateOptions()))
 
     t_ss = median_time(steady, (p, fixed, y0, x, targets), args.repeats)
     t_ss_fwd = median_time(steady_forward, (p, fixed, y0, x), args.repeats)

@@ -69,3 +69,24 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
     if isinstance(ds.attrs.get("config"), str):
         ds.attrs["config"] = json.loads(ds.attrs["config"])
     return ds
+
+
+def write_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+    """Atomically write a training checkpoint (``.npz``): JSON-able ``meta`` and named arrays
+    (``"group/name"`` keys group related arrays; see :func:`checkpoint_group`)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, meta=np.array(json.dumps(meta, default=str)), **arrays)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    """``(meta, arrays)`` of a file written by :func:`write_checkpoint`, arrays in memory."""
+    with np.load(path) as f:
+        return json.loads(str(f["meta"])), {k: f[k] for k in f.files if k != "meta"}
+
+
+def checkpoint_group(arrays: dict[str, np.ndarray], group: str) -> dict[str, np.ndarray]:
+    """The arrays stored under ``"group/name"``, keyed by name."""
+    prefix = group + "/"
+    return {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}

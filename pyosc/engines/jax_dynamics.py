@@ -192,7 +192,7 @@ def loss_and_grad(model: str, params: Mapping, y0, t1: float, targets, *, output
 
 
 def _steady_state(f, y0, options: SteadyStateOptions):
-    """Pseudo-transient continuation of dy/dt = f(y) from the flat state y0: (y*, converged)."""
+    """Pseudo-transient continuation of dy/dt = f(y) from the flat state y0: (y*, Jacobian at y*, converged)."""
     eye = jnp.eye(y0.size)
     norm = lambda r: jnp.max(jnp.abs(r))
 
@@ -209,8 +209,31 @@ def _steady_state(f, y0, options: SteadyStateOptions):
         return (s[3] < options.max_iter) & (norm(s[1]) > options.tol)
 
     y, r, _, _ = jax.lax.while_loop(cond, body, (y0, f(y0), jnp.asarray(options.dt0, y0.dtype), 0))
-    stable = jnp.max(jnp.real(jnp.linalg.eigvals(jax.jacfwd(f)(y)))) < 0
-    return y, (norm(r) <= options.tol) & stable
+    jac = jax.jacfwd(f)(y)
+    stable = jnp.max(jnp.real(jnp.linalg.eigvals(jac))) < 0
+    return y, jac, (norm(r) <= options.tol) & stable
+
+
+def _flat_rhs(dyn: optomech.Dynamics, tables, shape, x):
+    """The right-hand side for one state of ``shape`` with inputs x, as a function of (flat state, params)."""
+    return lambda y, q: dyn.rhs(0.0, y.reshape(shape), {**q, **tables}, x).ravel()
+
+
+def steady_states_fn(model: str, options: SteadyStateOptions = DEFAULT_STEADY):
+    """The traced ``(params, tables, y0, inputs) -> (states, converged)`` of one run: the stable steady states
+    reached from y0 (samples, inits, N, d), without gradients (the forward solve of the steady-state adjoint)."""
+    dyn = optomech.get_model(model)
+
+    def run(p, tables, y0, x):
+        def one(y, xi):
+            f = _flat_rhs(dyn, tables, y.shape, xi)
+            return _steady_state(lambda v: f(v, p), y.ravel(), options)
+
+        flat, xf = _flat(y0, x)
+        y, _, ok = jax.vmap(one)(flat, xf)
+        return y.reshape(y0.shape), ok.reshape(y0.shape[:2])
+
+    return run
 
 
 def _chance_cost(kind: str, n_out: int) -> float:
@@ -224,12 +247,11 @@ def steady_loss_fn(model: str, options: SteadyStateOptions, outputs: tuple[int, 
     out = np.asarray(outputs)
 
     def one(p, tables, y0, x, target):
-        shape = y0.shape
-        f = lambda y, q: dyn.rhs(0.0, y.reshape(shape), {**q, **tables}, x).ravel()
-        y, ok = _steady_state(lambda y: f(y, p), y0.ravel(), options)
-        cost = lambda y: _cost(dyn.phase(0.0, y.reshape(shape), {**p, **tables})[out], target, kind)
+        f = _flat_rhs(dyn, tables, y0.shape, x)
+        y, jac, ok = _steady_state(lambda y: f(y, p), y0.ravel(), options)
+        cost = lambda y: _cost(dyn.phase(0.0, y.reshape(y0.shape), {**p, **tables})[out], target, kind)
         c, dc = jax.value_and_grad(cost)(y)
-        lam = jnp.linalg.solve(jax.jacfwd(lambda y: f(y, p))(y).T, dc)
+        lam = jnp.linalg.solve(jac.T, dc)
         (g,) = jax.vjp(lambda q: f(y, q), p)[1](-lam)
         return c, jax.tree_util.tree_map(lambda a: jnp.where(ok, a, 0.0), g), ok  # no NaN from unsettled states
 

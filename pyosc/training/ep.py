@@ -30,9 +30,14 @@ from pyosc.datasets import PhaseDataset, class_balanced_batch, decode_classes
 from pyosc.engines.base import Engine, Nudge, RelaxOptions, get_engine
 from pyosc.errors import InvalidInputError
 from pyosc.models import xy
-from pyosc.results import provenance
+from pyosc.results import (
+    checkpoint_group,
+    provenance,
+    read_checkpoint,
+    write_checkpoint,
+)
 from pyosc.topology import Topology
-from pyosc.training.optimizers import make_optimizer
+from pyosc.training.optimizers import make_optimizer, state_arrays, state_from_arrays
 
 
 @dataclass(frozen=True)
@@ -211,36 +216,30 @@ def _save_state(path: Path, next_it: int, elapsed: float, config: EPConfig, para
     """Atomically write everything :func:`train_ep` needs to go on from iteration ``next_it``."""
     arrays = {f"param/{k}": np.asarray(v) for k, v in params._asdict().items()}
     arrays.update(distance=distance, unconverged=unconverged, accuracy=acc)
-    if opt_state is not None:  # Adam: (t, m, v)
-        for kind, moments in zip("mv", opt_state[1:]):
-            arrays.update({f"opt_{kind}/{k}": np.asarray(v) for k, v in moments._asdict().items()})
+    arrays.update({f"state/{k}": v for k, v in state_arrays(opt_state).items()})
     for i, snap in enumerate(snapshots):
         arrays.update({f"snapshot{i}/{k}": np.asarray(v) for k, v in snap._asdict().items()})
     meta = {"next_iteration": next_it, "elapsed": elapsed, "config": config.to_dict(), "n_snapshots": len(snapshots),
             "opt_t": None if opt_state is None else int(opt_state[0]),
             "rng": rng.bit_generator.state, "eval_rng": eval_rng.bit_generator.state}
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, meta=np.array(json.dumps(meta, default=str)), **arrays)
-    os.replace(tmp, path)
+    write_checkpoint(path, meta, arrays)
 
 
 def _load_state(path: Path, config: EPConfig, params, opt_state, rng, eval_rng, distance, unconverged, acc):
     """Restore a :func:`_save_state` file in place (generators, history arrays); returns the rest."""
-    with np.load(path) as f:
-        meta = json.loads(str(f["meta"]))
-        if meta["config"] != json.loads(json.dumps(config.to_dict(), default=str)):
-            raise InvalidInputError(f"checkpoint {path} was written with another EP configuration; remove it to restart")
-        group = lambda prefix: xy.XYParams(*(f[f"{prefix}/{k}"] for k in xy.XYParams._fields))
-        loaded = group("param")
-        if any(a.shape != np.shape(b) for a, b in zip(loaded, params)) or f["distance"].shape != distance.shape:
-            raise InvalidInputError(f"checkpoint {path} does not match these parameters' shapes")
-        distance[...], unconverged[...], acc[...] = f["distance"], f["unconverged"], f["accuracy"]
-        if meta["opt_t"] is not None:
-            opt_state = (meta["opt_t"], group("opt_m"), group("opt_v"))
-        snapshots = [group(f"snapshot{i}") for i in range(meta["n_snapshots"])]
+    meta, arrays = read_checkpoint(path)
+    if meta["config"] != json.loads(json.dumps(config.to_dict(), default=str)):
+        raise InvalidInputError(f"checkpoint {path} was written with another EP configuration; remove it to restart")
+    group = lambda name: xy.XYParams(**checkpoint_group(arrays, name))
+    loaded = group("param")
+    if any(a.shape != np.shape(b) for a, b in zip(loaded, params)) or arrays["distance"].shape != distance.shape:
+        raise InvalidInputError(f"checkpoint {path} does not match these parameters' shapes")
+    distance[...], unconverged[...], acc[...] = arrays["distance"], arrays["unconverged"], arrays["accuracy"]
     rng.bit_generator.state = meta["rng"]
     eval_rng.bit_generator.state = meta["eval_rng"]
-    return meta["next_iteration"], meta["elapsed"], loaded, opt_state, snapshots
+    return (meta["next_iteration"], meta["elapsed"], loaded,
+            state_from_arrays(opt_state, meta["opt_t"], checkpoint_group(arrays, "state")),
+            [group(f"snapshot{i}") for i in range(meta["n_snapshots"])])
 
 
 def _with_run_axis(a, runs: int | None) -> np.ndarray:

@@ -15,17 +15,13 @@ import numpy as np
 from pyosc.errors import InvalidInputError, check_positive
 
 
-def _names(params) -> tuple:
-    if isinstance(params, dict):
-        return tuple(params)
-    return getattr(params, "_fields", (None,) * len(params))
-
-
 def _map(fn: Callable, params, *others):
-    """``fn(name, leaf, *other_leaves)`` leafwise, returning a collection of the same kind as ``params``."""
+    """``fn(name, leaf, *other_leaves)`` leafwise, returning a collection of the same kind as ``params``
+    (names: dict keys, NamedTuple fields, ``None`` for plain tuples)."""
     if isinstance(params, dict):
         return {k: fn(k, v, *(o[k] for o in others)) for k, v in params.items()}
-    values = [fn(k, v, *o) for k, v, *o in zip(_names(params), params, *others)]
+    names = getattr(params, "_fields", (None,) * len(params))
+    values = [fn(k, v, *o) for k, v, *o in zip(names, params, *others)]
     return type(params)(*values) if hasattr(params, "_fields") else tuple(values)
 
 
@@ -71,6 +67,22 @@ class Adam:
 
         new = _map(step, params, m, v)
         return new, (t, m, v)
+
+
+def state_arrays(state) -> dict[str, np.ndarray]:
+    """An optimizer state as named arrays for a checkpoint: Adam's moments as ``"m/<name>"``, ``"v/<name>"``
+    (its step count is the caller's to store); nothing for SGD."""
+    if state is None:
+        return {}
+    named = lambda c: c if isinstance(c, dict) else c._asdict()
+    return {f"{kind}/{k}": np.asarray(a) for kind, m in zip("mv", state[1:]) for k, a in named(m).items()}
+
+
+def state_from_arrays(template, step: int, arrays: dict[str, np.ndarray]):
+    """Inverse of :func:`state_arrays`: ``template`` is ``opt.init(params)`` (gives the collection kind)."""
+    if template is None:
+        return None
+    return (step, *(_map(lambda k, _, kind=kind: arrays[f"{kind}/{k}"], m) for kind, m in zip("mv", template[1:])))
 
 
 def make_optimizer(name: str, learning_rate: float, lr_scale: dict[str, float] | None = None):

@@ -9,7 +9,6 @@ Training is resumable from an ``.npz`` checkpoint; the history is an ``xarray.Da
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable
@@ -33,9 +32,14 @@ from pyosc.models.scattering import (
     quadrature,
     s_elements,
 )
-from pyosc.results import provenance
+from pyosc.results import (
+    checkpoint_group,
+    provenance,
+    read_checkpoint,
+    write_checkpoint,
+)
 from pyosc.scattering_solvers import green_columns, layered_green_columns
-from pyosc.training.optimizers import make_optimizer
+from pyosc.training.optimizers import make_optimizer, state_arrays, state_from_arrays
 
 LOSSES = ("cross-entropy", "mse")
 
@@ -293,7 +297,7 @@ def train_network(network: LayeredNetwork | CoupledModeNetwork, x_train, y_train
     step, elapsed, perm = 0, 0.0, np.empty(0, np.int64)
     ckpt = Path(checkpoint) if checkpoint is not None else None
     if ckpt is not None and ckpt.exists():
-        params, state, hist, best, step, elapsed, perm, rng = _load_checkpoint(ckpt, network, rng)
+        params, state, hist, best, step, elapsed, perm, rng = _load_checkpoint(ckpt, network, rng, state)
     window_loss, window_acc = [], []
     t0, last_save = time.perf_counter() - elapsed, time.perf_counter()
     while step < config.iterations:
@@ -358,31 +362,26 @@ def history_dataset(hist: dict[str, list], final, best_net, best,
 
 def _save_checkpoint(path: Path, params, state, hist, best, step, elapsed, perm, rng) -> None:
     arrays = {f"param/{k}": v for k, v in params.items()}
-    if state is not None:  # Adam: (t, m, v) with t == step
-        arrays.update({f"state/{kind}/{k}": a for kind, moments in zip("mv", state[1:]) for k, a in moments.items()})
+    arrays.update({f"state/{k}": v for k, v in state_arrays(state).items()})  # Adam's step count is ``step``
     arrays.update({f"best/{k}": v for k, v in best[2].items()})
     arrays.update({f"hist/{k}": np.asarray(v) for k, v in hist.items()})
     meta = {"step": step, "elapsed": elapsed, "best_acc": best[0], "best_step": best[1],
             "rng": rng.bit_generator.state}
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, perm=perm, meta=np.array(json.dumps(meta)), **arrays)
-    os.replace(tmp, path)
+    write_checkpoint(path, meta, {"perm": perm, **arrays})
 
 
-def _load_checkpoint(path: Path, network: LayeredNetwork, rng: np.random.Generator):
-    with np.load(path) as f:
-        meta = json.loads(str(f["meta"]))
-        params = {k[6:]: f[k] for k in f.files if k.startswith("param/")}
-        moments = [{k[8:]: f[k] for k in f.files if k.startswith(f"state/{kind}/")} for kind in "mv"]
-        best_p = {k[5:]: f[k] for k in f.files if k.startswith("best/")}
-        hist = {k[5:]: f[k].tolist() for k in f.files if k.startswith("hist/")}
-        perm = f["perm"]
+def _load_checkpoint(path: Path, network: LayeredNetwork, rng: np.random.Generator, template_state):
+    meta, arrays = read_checkpoint(path)
+    params = checkpoint_group(arrays, "param")
     if set(params) != set(network.parameters()):
         raise InvalidInputError(f"checkpoint {path} does not match the network's parameters")
     for k, v in network.parameters().items():
         if params[k].shape != v.shape:
             raise InvalidInputError(f"checkpoint {path}: {k} has shape {params[k].shape}, expected {v.shape}")
     rng.bit_generator.state = meta["rng"]
-    state = (meta["step"], *moments) if moments[0] else None
+    state = state_from_arrays(template_state, meta["step"], checkpoint_group(arrays, "state"))
+    hist = {k: v.tolist() for k, v in checkpoint_group(arrays, "hist").items()}
+    best_p = checkpoint_group(arrays, "best")
+    perm = arrays["perm"]
     return (params, state, hist, (meta["best_acc"], meta["best_step"], best_p), meta["step"], meta["elapsed"],
             perm, rng)

@@ -77,6 +77,20 @@ def test_unconverged_states_are_flagged(case):
     assert not ode.converged.any()
 
 
+@pytest.mark.parametrize("shared_steps", [False, True], ids=["per-state", "shared-steps"])
+def test_fixed_horizon_ode_ends_on_the_trajectory(case, shared_steps):
+    """The paper's protocol: integrate to t_max = 3 (far from steady). The relaxation (free units only,
+    clamped units as a drive, block couplings) must end where the full-network trajectory is at t_max."""
+    topo, p, x, y, phi0 = case
+    tight = dict(rtol=1e-11, atol=1e-11)
+    options = RelaxOptions(method="ode", t_max=3.0, tol=1e-9, shared_steps=shared_steps, **tight)
+    for nudge in (None, Nudge(0.3, y)):
+        eq = ENGINE.relax("xy", p, phi0, topo, nudge, options)
+        traj = ENGINE.trajectory("xy", p, phi0, topo, np.array([3.0]), nudge, RelaxOptions(**tight))
+        assert not eq.converged.any()
+        np.testing.assert_allclose(eq.phi, traj[..., 0, :], atol=1e-8)
+
+
 def test_runs_axis_equals_separate_calls(rng):
     topo = T.all_to_all(5, 2, 1)
     p = xy.init_params(topo, rng, scheme="xor", n_runs=3)

@@ -46,6 +46,17 @@ def test_cli_trains_xor_and_writes_netcdf(tmp_path, capsys):
     assert ds.attrs["config"]["n_iterations"] == 30
 
 
+def test_cli_fixed_horizon_protocol_with_checkpoint(tmp_path, capsys):
+    out, ckpt = tmp_path / "xor.nc", tmp_path / "xor.ckpt.npz"
+    args = ["train", "xor", "--runs", "2", "--iterations", "5", "--quiet", "--out", str(out), "--method", "ode",
+            "--t-max", "2", "--shared-steps", "--tol", "1e-6", "--checkpoint", str(ckpt)]
+    assert main(args) == 0
+    relax = read_netcdf(out).attrs["config"]["relax"]
+    assert relax["t_max"] == 2.0 and relax["shared_steps"] and relax["rtol"] == 1e-8
+    assert read_netcdf(out).unconverged.values.min() > 0  # t = 2 is far from steady
+    assert not ckpt.exists()
+
+
 def test_cli_reports_bad_topology(capsys):
     assert main(["train", "digits", "--arch", "ring:5", "--iterations", "1", "--quiet"]) == 2
     assert "unknown topology 'ring:5'" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
@@ -21,8 +22,15 @@ def _common(p: argparse.ArgumentParser, *, beta, lr, iterations, eval_every, out
     p.add_argument("--eval-every", type=int, default=eval_every, help="iterations between accuracy checks (0: never)")
     p.add_argument("--tol", type=float, default=1e-10, help="steady state: max |dphi/dt| (default %(default)s)")
     p.add_argument("--method", choices=["newton", "ode"], default="newton", help="relaxation method")
+    p.add_argument("--t-max", type=float, default=RelaxOptions.t_max,
+                   help="ode: stop integrating at this time even if not steady (the paper's protocol: 100)")
+    p.add_argument("--shared-steps", action="store_true",
+                   help="ode: one step-size controller for the whole batch (as the paper's code)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=out, help="NetCDF file for the history (default %(default)s)")
+    p.add_argument("--checkpoint", default=None,
+                   help="save the training state to this .npz every 2 min; rerunning resumes from it "
+                        "(deleted once the history is written)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -44,14 +52,18 @@ def add_tasks(tasks) -> None:
 def _config(args, batch_per_class=None) -> EPConfig:
     return EPConfig(beta=args.beta, learning_rate=args.lr, optimizer=args.optimizer, n_iterations=args.iterations,
                     n_inits=args.n_inits, batch_per_class=batch_per_class, eval_every=args.eval_every, seed=args.seed,
-                    relax=RelaxOptions(method=args.method, tol=args.tol, rtol=args.tol / 100, atol=args.tol / 100))
+                    relax=RelaxOptions(method=args.method, tol=args.tol, rtol=args.tol / 100, atol=args.tol / 100,
+                                       t_max=args.t_max, shared_steps=args.shared_steps))
 
 
 def run_xor(args) -> int:
     topo = topology.all_to_all(args.units, 2, 1)
     params = xy.init_params(topo, np.random.default_rng(args.seed), scheme="xor", n_runs=args.runs)
-    ds = train_ep(topo, datasets.xor(), params, _config(args), progress=not args.quiet)
+    ds = train_ep(topo, datasets.xor(), params, _config(args), progress=not args.quiet,
+                  checkpoint=args.checkpoint)
     write_netcdf(ds, args.out)
+    if args.checkpoint:
+        Path(args.checkpoint).unlink(missing_ok=True)
     final = ds.distance.isel(iteration=-1).values
     print(f"XOR, N = {args.units}, {args.runs} runs x {args.iterations} iterations in {ds.attrs['wall_time_s']:.1f} s")
     print(f"final distance: median {np.median(final):.2e}, max {final.max():.2e}; "
@@ -67,8 +79,11 @@ def run_digits(args) -> int:
     scheme = "layered" if topo.layers else "all-to-all"
     params = xy.init_params(topo, np.random.default_rng(args.seed), scheme=scheme)
     train, test = datasets.digits_paper_split()
-    ds = train_ep(topo, train, params, _config(args, args.batch_per_class), test=test, progress=not args.quiet)
+    ds = train_ep(topo, train, params, _config(args, args.batch_per_class), test=test, progress=not args.quiet,
+                  checkpoint=args.checkpoint)
     write_netcdf(ds, args.out)
+    if args.checkpoint:
+        Path(args.checkpoint).unlink(missing_ok=True)
     acc = ds.accuracy.isel(run=0)
     print(f"digits, {topo.name} ({topo.n_trainable} parameters), {args.iterations} iterations "
           f"in {ds.attrs['wall_time_s']:.0f} s")

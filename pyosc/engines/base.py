@@ -41,6 +41,11 @@ class RelaxOptions:
         ``"ode"``: safeguard time (flagged if not steady by then), diffrax solver name, step-size
         controller tolerances and step budget. An explicit solver's errors of order ``atol`` keep
         the force near ``atol`` times the stiffness, so ``tol`` must be at least 10 x ``atol``.
+    shared_steps
+        ``"ode"``: integrate all states of a call as one system, with one step-size controller and one
+        steady-state event (the slowest state decides), as the XY paper's code does. Faster on CPU;
+        with a short ``t_max`` it reproduces that code's fixed-horizon protocol. Default: each state
+        is its own problem.
     """
 
     method: str = "newton"
@@ -51,6 +56,7 @@ class RelaxOptions:
     rtol: float = 1e-8
     atol: float = 1e-8
     max_steps: int = 1_000_000
+    shared_steps: bool = False
 
     def __post_init__(self):
         if self.method not in METHODS:

@@ -54,8 +54,9 @@ def confusion_matrix(true_labels: np.ndarray, predicted: np.ndarray, n_classes: 
 
 
 def xy_confusion(history: xr.Dataset, data, topology, snapshot: int | None = None, run: int = 0, seed: int = 0,
-                 engine: str = "jax") -> np.ndarray:
-    """Confusion matrix of an XY history's parameters (final, or at ``snapshot`` iteration) on ``data``."""
+                 engine="jax", options=None) -> np.ndarray:
+    """Confusion matrix of an XY history's parameters (final, or at ``snapshot`` iteration) on ``data``, from one
+    random initial state per sample (``seed``), relaxed with ``options`` (default: ``RelaxOptions()``)."""
     from pyosc.datasets import decode_classes
     from pyosc.engines.base import RelaxOptions, get_engine
     from pyosc.models import xy
@@ -64,5 +65,18 @@ def xy_confusion(history: xr.Dataset, data, topology, snapshot: int | None = Non
     sel = {"run": run} if snapshot is None else {"run": run, "snapshot": snapshot}
     names = ("W", "h", "psi") if snapshot is None else ("W_snapshot", "h_snapshot", "psi_snapshot")
     params = xy.XYParams(*(history[n].sel(sel).values for n in names))
-    out, _ = predict_phases(get_engine(engine), params, topology, data.x, np.random.default_rng(seed), RelaxOptions())
+    out, _ = predict_phases(get_engine(engine), params, topology, data.x, np.random.default_rng(seed),
+                            options or RelaxOptions())
     return confusion_matrix(data.labels, decode_classes(out[:, 0, :]), topology.n_outputs)
+
+
+def snapshot_confusion(history: xr.Dataset, data, topology, **kwargs) -> xr.DataArray:
+    """Confusion matrices at every snapshot of every run (``kwargs`` as in :func:`xy_confusion`):
+    dims ``(run, snapshot, true_class, predicted_class)``, counts of ``data``'s samples."""
+    counts = [[xy_confusion(history, data, topology, snapshot=int(s), run=r, **kwargs)
+               for s in history.snapshot.values] for r in range(history.sizes["run"])]
+    classes = np.arange(topology.n_outputs)
+    return xr.DataArray(np.asarray(counts, dtype=np.int64), dims=("run", "snapshot", "true_class", "predicted_class"),
+                        coords={"snapshot": history.snapshot.values, "true_class": classes, "predicted_class": classes},
+                        attrs={"long_name": f"confusion counts on {history.attrs.get('eval_data', 'the data')}",
+                               "units": "1"})

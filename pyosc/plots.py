@@ -59,20 +59,35 @@ def accuracy_curves(accuracy: xr.DataArray, by: str, ax=None):
     return ax
 
 
-def confusion_panels(matrices: list[np.ndarray], titles: list[str]):
-    """A row of confusion matrices (rows: true class, columns: predicted class)."""
-    fig, axes = plt.subplots(1, len(matrices), figsize=(3 * len(matrices), 3.2), squeeze=False)
-    for ax, m, t in zip(axes[0], matrices, titles):
-        ax.imshow(m, cmap="Blues")
-        ax.set(title=t, xlabel="predicted", ylabel="true", xticks=range(m.shape[0]), yticks=range(m.shape[0]))
-        ax.tick_params(labelsize=6)
+def confusion_panels(matrices, titles, row_labels=None):
+    """Confusion matrices (rows: true class, columns: predicted class) as panels: a list gives one row of
+    panels, a list of lists a grid; ``titles`` is shaped alike, ``row_labels`` names the grid's rows."""
+    grid = matrices if isinstance(matrices[0], (list, tuple)) else [matrices]
+    names = titles if isinstance(titles[0], (list, tuple)) else [titles]
+    n_rows, n_cols = len(grid), max(len(r) for r in grid)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols, 2.8 * n_rows), squeeze=False)
+    for i, (row, row_titles) in enumerate(zip(grid, names)):
+        for j, ax in enumerate(axes[i]):
+            if j >= len(row):
+                ax.axis("off")
+                continue
+            m = row[j]
+            ax.imshow(m, cmap="Blues")
+            ax.set(title=row_titles[j], xlabel="predicted", ylabel="true", xticks=range(m.shape[0]),
+                   yticks=range(m.shape[0]))
+            for text in (ax.title, ax.xaxis.label, ax.yaxis.label):
+                text.set_fontsize(8)
+            ax.tick_params(labelsize=6)
+        if row_labels is not None:
+            axes[i, 0].set_ylabel(f"{row_labels[i]}\ntrue", fontsize=8)
     fig.tight_layout()
     return fig
 
 
 def plot_study(study, first: int = 300) -> list[Path]:
     """The standard figures of a collected study (``<output>/<name>.nc``): learning curves, speed sweeps
-    (over ``units`` and ``n_inits``) for XOR studies, accuracy curves for digits studies."""
+    (over ``units`` and ``n_inits``) for XOR studies, accuracy curves and confusion matrices at the
+    snapshot iterations (one row per value of the first sweep axis) for digits studies."""
     from pyosc.results import read_netcdf
 
     ds = read_netcdf(study.output / f"{study.name}.nc")
@@ -93,6 +108,14 @@ def plot_study(study, first: int = 300) -> list[Path]:
         acc = ds.accuracy if len(dims) == 1 else ds.accuracy.isel({d: 0 for d in dims[1:]})
         ax = accuracy_curves(acc, dims[0])
         out.append(_save(ax.figure, study.output / "accuracy_curves.png"))
+    if "confusion" in ds and dims:
+        conf = ds.confusion.isel(run=0).isel({d: 0 for d in dims[1:]})
+        rows = [v for v in conf[dims[0]].values if np.isfinite(conf.sel({dims[0]: v})).all()]
+        if rows:
+            mats = [[conf.sel({dims[0]: v, "snapshot": s}).values for s in conf.snapshot.values] for v in rows]
+            titles = [[f"iteration {s}: {np.trace(m) / m.sum():.1%}" for s, m in zip(conf.snapshot.values, r)]
+                      for r in mats]
+            out.append(_save(confusion_panels(mats, titles, row_labels=rows), study.output / "confusion.png"))
     return out
 
 

@@ -34,7 +34,7 @@ def test_confusion_of_snapshots_from_a_digits_history(tmp_path):
     topo = T.layered([64, 6, 10])
     p = xy.init_params(topo, np.random.default_rng(0), scheme="layered")
     ds = train_ep(topo, train, p, EPConfig(n_iterations=4, learning_rate=0.05, batch_per_class=3, snapshots=(0, 4)),
-                  progress=False)
+                  test=test, progress=False)
     np.testing.assert_array_equal(ds.snapshot.values, [0, 4])
     np.testing.assert_array_equal(ds.W_snapshot.isel(snapshot=0, run=0).values, p.W)
     np.testing.assert_array_equal(ds.W_snapshot.isel(snapshot=1).values, ds.W.values)
@@ -43,3 +43,9 @@ def test_confusion_of_snapshots_from_a_digits_history(tmp_path):
     np.testing.assert_array_equal(mats[1], analysis.xy_confusion(ds, test, topo))
     fig = plots.confusion_panels(mats, ["iteration 0", "iteration 4"])
     assert len(fig.axes) == 2
+    conf = ds.confusion.isel(run=0)  # recorded by train_ep at the snapshots, same seed and relaxation
+    assert conf.dims == ("snapshot", "true_class", "predicted_class")
+    for s, m in zip((0, 4), mats):
+        np.testing.assert_array_equal(conf.sel(snapshot=s).values, m)
+    grid = plots.confusion_panels([mats, mats[:1]], [["a", "b"], ["c"]], row_labels=["x", "y"])
+    assert len(grid.axes) == 4

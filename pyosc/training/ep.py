@@ -26,6 +26,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
+from pyosc.analysis import snapshot_confusion
 from pyosc.datasets import PhaseDataset, class_balanced_batch, decode_classes
 from pyosc.engines.base import Engine, Nudge, RelaxOptions, get_engine
 from pyosc.errors import InvalidInputError
@@ -47,7 +48,8 @@ class EPConfig:
     ``batch_per_class=None`` uses the whole training set every iteration (XOR); an integer draws
     that many samples per class with replacement (the paper's digits batches: 30 -> 300).
     ``snapshots``: iterations at which the parameters are kept (before that iteration's update;
-    ``n_iterations`` means the final parameters), e.g. for confusion matrices during training.
+    ``n_iterations`` means the final parameters). With more than one output the history also holds the
+    confusion matrices on the evaluation data at these snapshots (variable ``confusion``).
     """
 
     beta: float = 0.1
@@ -208,6 +210,9 @@ def train_ep(topology: Topology, train: PhaseDataset, params: xy.XYParams, confi
             ds[f"{name}_snapshot"] = (("run", "snapshot") + dims, stack, {"long_name": f"{name} at the snapshot iteration",
                                                                           "units": unit})
         ds = ds.assign_coords(snapshot=("snapshot", np.asarray(config.snapshots, dtype=np.int64)))
+        if topology.n_outputs > 1:
+            ds["confusion"] = snapshot_confusion(ds, eval_data, topology, engine=engine, options=config.relax,
+                                                 seed=config.seed)
     return ds
 
 

@@ -21,7 +21,8 @@ Two relaxation methods (see :class:`~pyosc.engines.base.RelaxOptions`):
 * ``"ode"``: diffrax integration of the flow per state, stopped by an event at the steady state
   (XY: free units only, with the same blocks and drive as the Newton loop).
 
-Every state is its own problem (vmapped); finished states stop changing.
+Every state is its own problem (vmapped; ``shared_steps`` integrates a batch as one ODE); finished
+states stop changing.
 """
 from __future__ import annotations
 

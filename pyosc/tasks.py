@@ -35,7 +35,7 @@ def _ep_config(c: dict, batch_per_class=None):
     return EPConfig(beta=c["beta"], learning_rate=c["learning_rate"], optimizer=c["optimizer"],
                     n_iterations=c["iterations"], n_inits=c["n_inits"], batch_per_class=batch_per_class,
                     eval_every=c["eval_every"], snapshots=tuple(c.get("snapshots", ())), seed=c["seed"],
-                    relax=RelaxOptions(tol=c["tol"]))
+                    relax=RelaxOptions.for_tolerance(c["method"], c["tol"], c["t_max"], c["shared_steps"]))
 
 
 def _run_xy_xor(c: dict, checkpoint=None) -> xr.Dataset:
@@ -74,7 +74,8 @@ def _run_scattering_digits(c: dict, checkpoint=None) -> xr.Dataset:
     return train_network(network, *data, config, checkpoint=checkpoint)[2]
 
 
-_EP_KEYS = {"beta": (float, 0.1), "optimizer": (str, "sgd"), "n_inits": (int, 1), "seed": (int, 0), "tol": (float, 1e-10)}
+_EP_KEYS = {"beta": (float, 0.1), "optimizer": (str, "sgd"), "n_inits": (int, 1), "seed": (int, 0), "tol": (float, 1e-10),
+            "method": (str, "newton"), "t_max": (float, 1e4), "shared_steps": (bool, False)}
 
 TASKS: dict[str, Task] = {
     "xy-xor": Task("xy-xor", "XOR on an all-to-all XY network trained by EP (runs = independent seeds)",
@@ -116,7 +117,7 @@ def check_value(task: Task, key: str, value: Any, where: str) -> Any:
     kind = task.schema[key][0]
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if not isinstance(value, kind) or isinstance(value, bool):
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise InvalidInputError(f"{where} must be of type {kind.__name__}, got {type(value).__name__} {value!r}")
     return value
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pyosc.engines.base import RelaxOptions
 from pyosc.errors import InvalidInputError
 from pyosc.results import read_netcdf
 from pyosc.studies import collect, collect_to_file, load_study, run_study
+from pyosc.tasks import _ep_config, get_task, validate_config
 
 TINY = """
 task = "xy-xor"
@@ -60,6 +62,8 @@ def test_zipped_axes(tmp_path):
     ('task = "xy-xor"\n[base]\nunits = 5\n[sweep]\nunits = [3]', "both in base and swept"),
     ('task = "xy-xor"\n[[zip]]\ndim = "a"\nunits = [3, 4]\nn_inits = [1]', "equal length"),
     ('task = "xy-xor"\n[base\n', "not valid TOML"),
+    ('task = "xy-digits"\n[base]\nshared_steps = "yes"', "base.shared_steps must be of type bool"),
+    ('task = "xy-digits"\n[base]\nt_max = true', "base.t_max must be of type float"),
 ])
 def test_invalid_study_files_fail_before_any_work(tmp_path, text, match):
     path = tmp_path / "bad.toml"
@@ -67,6 +71,15 @@ def test_invalid_study_files_fail_before_any_work(tmp_path, text, match):
     with pytest.raises(InvalidInputError, match=match):
         load_study(path)
     assert not (tmp_path / "results").exists()
+
+
+def test_xy_tasks_take_the_fixed_horizon_protocol(tmp_path):
+    path = tmp_path / "horizon.toml"
+    path.write_text('task = "xy-digits"\n[base]\nmethod = "ode"\nt_max = 100\nshared_steps = true\ntol = 1e-6\n')
+    (point,) = load_study(path).points()
+    relax = _ep_config(point.config).relax
+    assert (relax.method, relax.t_max, relax.shared_steps, relax.rtol, relax.atol) == ("ode", 100.0, True, 1e-8, 1e-8)
+    assert _ep_config(validate_config(get_task("xy-digits"), {})).relax == RelaxOptions()  # the default: Newton
 
 
 def test_failing_point_is_recorded_and_others_complete(tmp_path):

@@ -52,8 +52,7 @@ def add_tasks(tasks) -> None:
 def _config(args, batch_per_class=None) -> EPConfig:
     return EPConfig(beta=args.beta, learning_rate=args.lr, optimizer=args.optimizer, n_iterations=args.iterations,
                     n_inits=args.n_inits, batch_per_class=batch_per_class, eval_every=args.eval_every, seed=args.seed,
-                    relax=RelaxOptions(method=args.method, tol=args.tol, rtol=args.tol / 100, atol=args.tol / 100,
-                                       t_max=args.t_max, shared_steps=args.shared_steps))
+                    relax=RelaxOptions.for_tolerance(args.method, args.tol, args.t_max, args.shared_steps))
 
 
 def run_xor(args) -> int:

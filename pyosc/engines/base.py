@@ -58,6 +58,15 @@ class RelaxOptions:
     max_steps: int = 1_000_000
     shared_steps: bool = False
 
+    @classmethod
+    def for_tolerance(cls, method: str = "newton", tol: float = 1e-10, t_max: float = 1e4,
+                      shared_steps: bool = False) -> RelaxOptions:
+        """Options from the steady-state tolerance alone: ``"ode"`` integrates with rtol = atol = tol / 100
+        (its errors must stay well below ``tol``); ``t_max`` and ``shared_steps`` apply to ``"ode"`` only."""
+        if method == "newton":
+            return cls(tol=tol)
+        return cls(method=method, tol=tol, rtol=tol / 100, atol=tol / 100, t_max=t_max, shared_steps=shared_steps)
+
     def __post_init__(self):
         if self.method not in METHODS:
             raise InvalidInputError(f"unknown relaxation method {self.method!r}; use one of {METHODS}")

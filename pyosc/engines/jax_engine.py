@@ -107,6 +107,12 @@ def _free_blocks(W: jnp.ndarray, plan: _Plan) -> _Blocks:
     return _Blocks(W_ff[:ne, ne:], W_ff[ne:, ne:])
 
 
+def _xy_free_system(p, phi0, plan: _Plan) -> tuple[_Blocks, jnp.ndarray]:
+    """The XY network seen from its free units: coupling blocks and the constant drive of the clamped units."""
+    order, clamped = np.asarray(plan.order, dtype=int), np.asarray(plan.clamped, dtype=int)
+    return _free_blocks(p.W, plan), xy.clamped_drive(phi0, p, order, clamped)
+
+
 def _local(phi, W: _Blocks, drive, targets, beta, plan) -> _Local:
     """Everything the Newton loop needs at ``phi`` from one local-field evaluation."""
     ne = plan.n_eliminated
@@ -170,13 +176,13 @@ class _Ops(NamedTuple):
 
 
 def _ops(model: str, p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops]:
-    order, clamped = np.asarray(plan.order, dtype=int), np.asarray(plan.clamped, dtype=int)
-    W = _free_blocks(p.W, plan)
     if model == "xy":
-        drive = xy.clamped_drive(phi0, p, order, clamped)
+        W, drive = _xy_free_system(p, phi0, plan)
         return W, _Ops(lambda phi: _local(phi, W, drive, targets, beta, plan),
                        lambda phi: (jnp.cos(phi), jnp.sin(phi)),
                        lambda t, Wb, rows, cols: _couplings(t[0], t[1], Wb, rows, cols))
+    order, clamped = np.asarray(plan.order, dtype=int), np.asarray(plan.clamped, dtype=int)
+    W = _free_blocks(p.W, plan)
     n = jnp.arange(1, p.sin.shape[-1] + 1, dtype=jnp.float64)
     if clamped.size:
         z_c = jnp.exp(1j * n * phi0[..., clamped, None])
@@ -276,9 +282,8 @@ def _ode_relax(model, p, phi0, targets, beta, plan, options: RelaxOptions):
     instead of 75,000); ONN integrates every unit with its full velocity (even parts of H included).
     """
     if model == "xy":
-        order, clamped = np.asarray(plan.order, dtype=int), np.asarray(plan.clamped, dtype=int)
-        W = _free_blocks(p.W, plan)
-        drive = xy.clamped_drive(phi0, p, order, clamped)  # passed as real parts: diffrax warns on complex args
+        order = np.asarray(plan.order, dtype=int)
+        W, drive = _xy_free_system(p, phi0, plan)  # the drive is passed as real parts: diffrax warns on complex args
         field = lambda t, y, args: -_local(y, W, jax.lax.complex(args[0], args[1]), args[2], beta, plan).g
         y0, args = phi0[..., order], (jnp.real(drive), jnp.imag(drive), targets)
     else:

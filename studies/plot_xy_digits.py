@@ -21,16 +21,19 @@ for path in sorted(folder.glob("*.nc")):
     acc = ds.accuracy.isel(run=0)
     name = ds.attrs["topology"]
     seed = ds.attrs["config"].get("seed", 0)
+    relax = ds.attrs["config"]["relax"]
+    protocol = f"T = {relax['t_max']:g}" if relax["method"] == "ode" else "relaxed"
     best = float(acc.max())
-    ax.plot(acc.checkpoint, 100 * acc, label=f"{name} seed {seed} ({ds.attrs['n_trainable']} par.), best {100 * best:.1f} %")
+    ax.plot(acc.checkpoint, 100 * acc,
+            label=f"{name} seed {seed}, {protocol} ({ds.attrs['n_trainable']} par.), best {100 * best:.1f} %")
     if name in PAPER_BEST and seed == 0:
         ax.axhline(100 * PAPER_BEST[name], ls=":", color=ax.lines[-1].get_color(), lw=1)
-    print(f"{name:22s} seed {seed} best test accuracy {100 * best:.1f} % at iteration {int(acc.checkpoint[int(acc.argmax('checkpoint'))])}"
+    print(f"{name:22s} seed {seed} {protocol:8s} best test accuracy {100 * best:.1f} % at iteration {int(acc.checkpoint[int(acc.argmax('checkpoint'))])}"
           f" (paper {100 * PAPER_BEST.get(name, float('nan')):.1f} %), final {100 * float(acc[-1]):.1f} %, "
           f"{ds.attrs['wall_time_s'] / 60:.0f} min")
 ax.set(xlabel="EP iteration (batch 300)", ylabel="test accuracy (%)", ylim=(0, 100),
        title="XY networks, 8x8 digits (700 test images); dotted: paper")
-ax.legend(loc="lower right", fontsize=8)
+ax.legend(loc="lower right", fontsize=7)
 fig.tight_layout()
 fig.savefig(folder / "test_accuracy.png", dpi=120)
 print(f"plot written to {folder / 'test_accuracy.png'}")

@@ -28,7 +28,7 @@ def case(request, rng):
 
 
 def test_energy_never_increases_along_relaxation(case):
-    topo, p, x, y, phi0 = case
+    topo, p, _x, y, phi0 = case
     times = np.linspace(0.0, 30.0, 301)
     traj = ENGINE.trajectory("xy", p, phi0, topo, times, options=RelaxOptions(rtol=1e-10, atol=1e-10))
     e = np.asarray(xy.energy(traj, p))
@@ -42,7 +42,7 @@ def test_energy_never_increases_along_relaxation(case):
 
 @pytest.mark.parametrize("options", [RelaxOptions(tol=1e-10), ODE], ids=["newton", "ode"])
 def test_converged_states_are_steady_and_inputs_stay_clamped(case, options):
-    topo, p, x, y, phi0 = case
+    topo, p, _x, y, phi0 = case
     for nudge in (None, Nudge(0.3, y)):
         eq = ENGINE.relax("xy", p, phi0, topo, nudge, options)
         assert eq.converged.all()
@@ -59,7 +59,7 @@ def test_converged_states_are_steady_and_inputs_stay_clamped(case, options):
 
 
 def test_newton_lowers_energy_and_matches_the_ode_equilibrium(case):
-    topo, p, x, y, phi0 = case
+    topo, p, _x, _y, phi0 = case
     newton = ENGINE.relax("xy", p, phi0, topo)
     ode = ENGINE.relax("xy", p, phi0, topo, options=ODE)
     e0, en, eo = (np.asarray(xy.energy(a, p)) for a in (phi0, newton.phi, ode.phi))
@@ -70,7 +70,7 @@ def test_newton_lowers_energy_and_matches_the_ode_equilibrium(case):
 
 
 def test_unconverged_states_are_flagged(case):
-    topo, p, x, y, phi0 = case
+    topo, p, _x, _y, phi0 = case
     eq = ENGINE.relax("xy", p, phi0, topo, options=RelaxOptions(max_iter=1))
     assert not eq.converged.all() and np.all(eq.force[~eq.converged] > 1e-10)
     ode = ENGINE.relax("xy", p, phi0, topo, options=RelaxOptions(method="ode", t_max=0.1, tol=1e-7))
@@ -81,7 +81,7 @@ def test_unconverged_states_are_flagged(case):
 def test_fixed_horizon_ode_ends_on_the_trajectory(case, shared_steps):
     """The paper's protocol: integrate to t_max = 3 (far from steady). The relaxation (free units only,
     clamped units as a drive, block couplings) must end where the full-network trajectory is at t_max."""
-    topo, p, x, y, phi0 = case
+    topo, p, _x, y, phi0 = case
     tight = dict(rtol=1e-11, atol=1e-11)
     options = RelaxOptions(method="ode", t_max=3.0, tol=1e-9, shared_steps=shared_steps, **tight)
     for nudge in (None, Nudge(0.3, y)):

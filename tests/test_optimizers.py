@@ -34,7 +34,7 @@ def test_adam_first_step_is_signed_learning_rate_times_scale():
     opt = Adam(0.01, lr_scale={"b": 2.0})
     p = Pair(np.zeros(5), np.zeros(5))
     g = Pair(np.array([1.0, -2.0, 3.0, -4.0, 0.5]), np.array([0.1, -0.1, 7.0, -7.0, 1.0]))
-    new, (t, m, v) = opt.update(p, g, opt.init(p))
+    new, (t, _m, _v) = opt.update(p, g, opt.init(p))
     assert t == 1
     np.testing.assert_allclose(new.a, -0.01 * np.sign(g.a), rtol=1e-6)
     np.testing.assert_allclose(new.b, -0.02 * np.sign(g.b), rtol=1e-6)

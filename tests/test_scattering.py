@@ -380,7 +380,7 @@ def test_training_learns_and_resumes_identically(tmp_path):
     x, y, xt, yt = x[pick], y[pick], xt[:300], yt[:300]
     net = paper_initialisation([128, 12, 10], np.random.default_rng(0))
     cfg = TrainConfig(iterations=60, batch_size=100, eval_every=10)
-    final, best, ds = train_network(net, x, y, xt, yt, cfg)
+    final, _best, ds = train_network(net, x, y, xt, yt, cfg)
     assert ds["test_accuracy"].values[-1] > 0.6
     assert ds["train_loss"].values[-1] < 0.5 * ds["train_loss"].values[0]
     ckpt = tmp_path / "run.npz"

@@ -7,7 +7,7 @@ from pyosc import topology as T
 from pyosc.engines.base import Nudge, RelaxOptions, get_engine
 from pyosc.errors import InvalidInputError
 from pyosc.models import xy
-from pyosc.results import read_netcdf, write_netcdf
+from pyosc.results import read_checkpoint, read_netcdf, write_checkpoint, write_netcdf
 from pyosc.training.ep import EPConfig, implicit_gradient, random_phases, train_ep
 
 ENGINE = get_engine("jax")
@@ -110,34 +110,62 @@ def test_adam_learns_xor():
     assert np.mean(last < 0.1 * first) >= 0.5, (first, last)
 
 
+def _killed_after(n_steps: int):
+    """The JAX engine, failing like a killed process after ``n_steps`` EP steps."""
+    from pyosc.engines.jax_engine import JaxEngine
+
+    class Killed(JaxEngine):
+        calls = 0
+
+        def ep_step(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls > n_steps:
+                raise RuntimeError("killed")
+            return super().ep_step(*args, **kwargs)
+
+    return Killed()
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_interrupted_training_resumes_identically(tmp_path, optimizer):
     """A run killed midway (here: the engine fails at iteration 7) and restarted from its checkpoint
     gives exactly the uninterrupted history: parameters, optimizer state, generators and snapshots."""
-    from pyosc.engines.jax_engine import JaxEngine
-
-    class Failing(JaxEngine):
-        calls = 0
-
-        def ep_step(self, *args, **kwargs):
-            Failing.calls += 1
-            if Failing.calls > 7:
-                raise RuntimeError("killed")
-            return super().ep_step(*args, **kwargs)
-
     topo = T.all_to_all(5, 2, 1)
     p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=3)
     cfg = EPConfig(n_iterations=12, optimizer=optimizer, learning_rate=0.05, eval_every=4, snapshots=(0, 5, 12))
     whole = train_ep(topo, datasets.xor(), p, cfg, progress=False)
     ckpt = tmp_path / "ep.npz"
     with pytest.raises(RuntimeError, match="killed"):
-        train_ep(topo, datasets.xor(), p, cfg, progress=False, engine=Failing(), checkpoint=ckpt, checkpoint_seconds=0)
+        train_ep(topo, datasets.xor(), p, cfg, progress=False, engine=_killed_after(7), checkpoint=ckpt,
+                 checkpoint_seconds=0)
     assert ckpt.exists()
     resumed = train_ep(topo, datasets.xor(), p, cfg, progress=False, checkpoint=ckpt)
     for name in ("W", "h", "psi", "distance", "accuracy", "W_snapshot"):
         np.testing.assert_array_equal(resumed[name].values, whole[name].values)
     with pytest.raises(InvalidInputError, match="another EP configuration"):
         train_ep(topo, datasets.xor(), p, EPConfig(n_iterations=12, learning_rate=0.01), progress=False, checkpoint=ckpt)
+
+
+def test_checkpoint_from_before_a_new_setting_resumes(tmp_path):
+    """A checkpoint written before a setting existed (here RelaxOptions.shared_steps) resumes when the setting
+    has its default value, and is refused when it does not."""
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=2)
+    cfg = EPConfig(n_iterations=6, learning_rate=0.05)
+    whole = train_ep(topo, datasets.xor(), p, cfg, progress=False)
+    ckpt = tmp_path / "ep.npz"
+    with pytest.raises(RuntimeError, match="killed"):
+        train_ep(topo, datasets.xor(), p, cfg, progress=False, engine=_killed_after(3), checkpoint=ckpt,
+                 checkpoint_seconds=0)
+    meta, arrays = read_checkpoint(ckpt)
+    assert meta["next_iteration"] == 3
+    del meta["config"]["relax"]["shared_steps"]
+    write_checkpoint(ckpt, meta, arrays)
+    with pytest.raises(InvalidInputError, match="another EP configuration"):
+        train_ep(topo, datasets.xor(), p, EPConfig(n_iterations=6, learning_rate=0.05,
+                                                   relax=RelaxOptions(shared_steps=True)), progress=False, checkpoint=ckpt)
+    resumed = train_ep(topo, datasets.xor(), p, cfg, progress=False, checkpoint=ckpt)
+    np.testing.assert_array_equal(resumed.W.values, whole.W.values)
 
 
 @pytest.mark.parametrize("change, match", [

@@ -233,7 +233,8 @@ def _save_state(path: Path, next_it: int, elapsed: float, config: EPConfig, para
 def _load_state(path: Path, config: EPConfig, params, opt_state, rng, eval_rng, distance, unconverged, acc):
     """Restore a :func:`_save_state` file in place (generators, history arrays); returns the rest."""
     meta, arrays = read_checkpoint(path)
-    if meta["config"] != json.loads(json.dumps(config.to_dict(), default=str)):
+    as_json = lambda c: json.loads(json.dumps(c.to_dict(), default=str))
+    if _with_defaults(meta["config"], as_json(EPConfig())) != as_json(config):
         raise InvalidInputError(f"checkpoint {path} was written with another EP configuration; remove it to restart")
     group = lambda name: xy.XYParams(**checkpoint_group(arrays, name))
     loaded = group("param")
@@ -245,6 +246,17 @@ def _load_state(path: Path, config: EPConfig, params, opt_state, rng, eval_rng, 
     return (meta["next_iteration"], meta["elapsed"], loaded,
             state_from_arrays(opt_state, meta["opt_t"], checkpoint_group(arrays, "state")),
             [group(f"snapshot{i}") for i in range(meta["n_snapshots"])])
+
+
+def _with_defaults(stored: dict, defaults: dict) -> dict:
+    """``stored`` with the settings added to the configuration since it was written set to their defaults."""
+    out = dict(stored)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = _with_defaults(out[key], value)
+    return out
 
 
 def _with_run_axis(a, runs: int | None) -> np.ndarray:

@@ -23,7 +23,7 @@ Every point is written atomically (temporary file + rename) to ``<output>/points
 point that raises leaves ``<point>.error.json`` with its traceback and the study goes on. Running a
 study again skips completed points, so a killed study resumes where it stopped; a checkpointed task
 (the XY and scattering tasks) also resumes a killed point from ``<point>.ckpt.npz``. Points run in local
-processes or on a ``dask.distributed`` cluster.
+processes, which end with their runner however it is killed, or on a ``dask.distributed`` cluster.
 """
 from __future__ import annotations
 
@@ -237,6 +237,19 @@ def run_study(study: Study, executor: str = "local", workers: int = 1, scheduler
     return summary
 
 
+def _exit_with_parent(parent: int, poll_s: float = 0.5) -> None:
+    """In a local worker: end this process once the study runner is gone (killed, even by SIGKILL), so that an
+    orphaned worker neither keeps the CPU nor races a restarted study for its point's checkpoint."""
+    import threading
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 def _dispatch(jobs, executor, workers, scheduler):
     """Yield (job, result) as points finish."""
     if not jobs:
@@ -245,7 +258,8 @@ def _dispatch(jobs, executor, workers, scheduler):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
             futures = {pool.submit(_execute, *job): job for job in jobs}
             for f in as_completed(futures):
                 yield futures[f], f.result()

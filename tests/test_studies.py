@@ -115,6 +115,38 @@ def test_sigkill_midway_then_resume(tmp_path):
         assert read_netcdf(f).sizes["iteration"] == 8  # readable and complete
 
 
+def test_workers_end_with_a_killed_runner(tmp_path):
+    """SIGKILL of the runner alone (not its process group) also ends its worker mid-point."""
+    path = tmp_path / "w.toml"
+    path.write_text('task = "xy-xor"\n[base]\nruns = 2\niterations = 100000\n[sweep]\nunits = [5]\n')
+    proc = subprocess.Popen([sys.executable, "-m", "pyosc", "study", "run", str(path), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    if not children.exists():
+        proc.kill()
+        pytest.skip("needs Linux /proc to find the worker processes")
+    deadline, workers = time.time() + 120, []
+    while time.time() < deadline and not workers:
+        workers = [pid for pid in children.read_text().split()
+                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+        time.sleep(0.2)
+    assert workers, "no worker process started"
+    proc.kill()
+    proc.wait()
+
+    def running(pid: str) -> bool:
+        stat = Path(f"/proc/{pid}/stat")
+        return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+
+    deadline = time.time() + 30
+    while time.time() < deadline and any(running(pid) for pid in workers):
+        time.sleep(0.2)
+    orphans = [pid for pid in workers if running(pid)]
+    for pid in orphans:  # do not leave them running when the test fails
+        os.kill(int(pid), signal.SIGKILL)
+    assert not orphans
+
+
 def test_dask_local_cluster_matches_local_executor(tmp_path):
     pytest.importorskip("dask.distributed")
     local = load_study(_study(tmp_path / "a", "units = [4, 5]"))

@@ -46,14 +46,18 @@ def speed_sweep(speed: xr.DataArray, dim: str, per: xr.DataArray | None = None, 
 
 
 def accuracy_curves(accuracy: xr.DataArray, by: str, ax=None):
-    """Test accuracy vs iteration, one line per value of ``by`` (first run)."""
+    """Test accuracy vs iteration, one line per value of ``by`` (first run). A curve runs along the other
+    dimension (``checkpoint`` of an EP history; ``evaluation`` of a scattering history, whose ``iteration``
+    coordinate gives the x values)."""
     ax = ax or plt.subplots(figsize=(6, 4))[1]
     acc = accuracy.isel(run=0) if "run" in accuracy.dims else accuracy
+    (along,) = (d for d in acc.dims if d != by)
     for v in acc[by].values:
-        line = acc.sel({by: v}).dropna("checkpoint")
+        line = acc.sel({by: v}).dropna(along)
         if line.size == 0:  # a missing or failed point
             continue
-        ax.plot(line.checkpoint, 100 * line, label=f"{v}: best {100 * float(line.max()):.1f} %")
+        x = line["iteration"] if "iteration" in line.coords else line[along]
+        ax.plot(x, 100 * line, label=f"{v}: best {100 * float(line.max()):.1f} %")
     ax.set(xlabel="iteration", ylabel="test accuracy (%)", ylim=(0, 100))
     ax.legend(fontsize=8)
     return ax
@@ -86,8 +90,8 @@ def confusion_panels(matrices, titles, row_labels=None):
 
 def plot_study(study, first: int = 300) -> list[Path]:
     """The standard figures of a collected study (``<output>/<name>.nc``): learning curves, speed sweeps
-    (over ``units`` and ``n_inits``) for XOR studies, accuracy curves and confusion matrices at the
-    snapshot iterations (one row per value of the first sweep axis) for digits studies."""
+    (over ``units`` and ``n_inits``) for XOR studies, accuracy curves for digits studies, and confusion matrices
+    at the snapshot iterations (one row per value of the first sweep axis) for XY digits studies."""
     from pyosc.results import read_netcdf
 
     ds = read_netcdf(study.output / f"{study.name}.nc")
@@ -104,10 +108,13 @@ def plot_study(study, first: int = 300) -> list[Path]:
                 fig = speed_sweep(speed, dim, per=ds[dim] if dim == "n_inits" else None, label=label)
                 fig.axes[0].set_title(f"{study.name}: speed over the first {k} iterations", fontsize=9)
                 out.append(_save(fig, study.output / f"speed_vs_{dim}.png"))
-    if "accuracy" in ds and ds.sizes.get("checkpoint", 0) > 1 and dims:
-        acc = ds.accuracy if len(dims) == 1 else ds.accuracy.isel({d: 0 for d in dims[1:]})
-        ax = accuracy_curves(acc, dims[0])
-        out.append(_save(ax.figure, study.output / "accuracy_curves.png"))
+    for name, along in (("accuracy", "checkpoint"), ("test_accuracy", "evaluation")):
+        if name in ds and ds.sizes.get(along, 0) > 1 and dims:
+            acc = ds[name] if len(dims) == 1 else ds[name].isel({d: 0 for d in dims[1:]})
+            ax = accuracy_curves(acc, dims[0])
+            if along == "evaluation":  # long SGD runs: most of the change is early
+                ax.set_xscale("log")
+            out.append(_save(ax.figure, study.output / "accuracy_curves.png"))
     if "confusion" in ds and dims:
         conf = ds.confusion.isel(run=0).isel({d: 0 for d in dims[1:]})
         rows = [v for v in conf[dims[0]].values if np.isfinite(conf.sel({dims[0]: v})).all()]

@@ -286,7 +286,8 @@ def collect(study: Study, lazy: bool = True) -> xr.Dataset:
     """All points in one Dataset with the sweep axes as dimensions (dask-backed if ``lazy``).
 
     Zipped axes become one dimension indexed 0..n-1 with each zipped key as a coordinate along it.
-    Points of different sizes are aligned by an outer join (NaN where a point has no such entry);
+    Points of different sizes are aligned by an outer join on their coordinates (a dimension without one is
+    indexed 0..n-1), NaN where a point has no such entry;
     missing or failed points are NaN and listed in ``attrs["missing_points"]``.
     """
     points = study.points()
@@ -295,7 +296,8 @@ def collect(study: Study, lazy: bool = True) -> xr.Dataset:
         f = study.points_dir / f"{p.name}.nc"
         if f.exists():
             ds = xr.open_dataset(f, engine="netcdf4", chunks={}) if lazy else read_netcdf(f)
-            found[p.name] = ds.assign(wall_time_s=ds.attrs.get("point_seconds", np.nan))
+            positions = {d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.indexes}  # to align on
+            found[p.name] = ds.assign_coords(positions).assign(wall_time_s=ds.attrs.get("point_seconds", np.nan))
         else:
             missing.append(p.name)
     if not found:

@@ -207,3 +207,25 @@ def test_checkpointed_task_resumes_a_killed_point(tmp_path):
     a, b = read_netcdf(whole), read_netcdf(resumed)
     np.testing.assert_array_equal(a["final_detuning_1"].values, b["final_detuning_1"].values)
     np.testing.assert_array_equal(a["test_accuracy"].values[-1], b["test_accuracy"].values[-1])
+
+
+def test_points_of_different_sizes_collect_and_plot(tmp_path):
+    """Scattering networks with and without a hidden layer (parameter arrays of different sizes, no
+    coordinates) collect into one Dataset, padded with NaN, and plot as accuracy curves."""
+    from pyosc.datasets import get_data_home
+    from pyosc.plots import plot_study
+
+    if not (get_data_home() / "optdigits.tra").exists():
+        pytest.skip("optdigits not found (set PYOSC_DATA_HOME)")
+    path = tmp_path / "h.toml"
+    path.write_text('task = "scattering-digits"\n[base]\niterations = 4\neval_every = 2\nbatch_size = 500\n'
+                    "[sweep]\nhidden = [0, 3]\n")
+    study = load_study(path)
+    assert not run_study(study, progress=False).failed
+    ds = read_netcdf(collect_to_file(study))
+    assert ds.test_accuracy.dims == ("hidden", "evaluation") and ds.sizes["evaluation"] == 2
+    assert np.isfinite(ds.test_accuracy).all()
+    hidden = ds.final_detuning_1  # the hidden layer (3 modes) at hidden = 3, the output layer (10) without one
+    assert np.isfinite(hidden.sel(hidden=0)).sum() == 10 and np.isfinite(hidden.sel(hidden=3)).sum() == 3
+    assert np.isnan(ds.final_detuning_2.sel(hidden=0)).all()
+    assert [p.name for p in plot_study(study)] == ["accuracy_curves.png"]

@@ -52,23 +52,28 @@ def bench_digits(arch: str, repeats: int) -> None:
         step = engine.ep_step("xy", params, phi0, topo, Nudge(0.1, train.y[idx]))
         if k:  # the first call compiles
             times.append(time.perf_counter() - t)
-            iters.append((step.free.work.max(), step.nudged.work.max()))
+            iters.append([(e.work.max(), e.work.mean()) for e in (step.free, step.nudged)])
     dt = float(np.median(times))
     line = f"digits {arch}, batch 300: {dt:.3f} s per EP iteration (median of {repeats})"
     if arch == "all-to-all:85":
         line += f"; paper code {PAPER_DIGITS85_S_PER_IT} s -> {PAPER_DIGITS85_S_PER_IT / dt:.0f}x faster"
     print(line)
-    print(f"  Newton iterations (slowest state): free {np.max(iters, axis=0)[0]:.0f}, nudged {np.max(iters, axis=0)[1]:.0f}; "
+    worst, mean = np.max(iters, axis=0)[:, 0], np.mean(iters, axis=0)[:, 1]
+    useful = np.sum(iters, axis=0)[:, 1] / np.sum(iters, axis=0)[:, 0]  # the batch steps until its slowest state
+    print(f"  Newton iterations, slowest / mean state: free {worst[0]:.0f} / {mean[0]:.1f}, nudged {worst[1]:.0f} / "
+          f"{mean[1]:.1f} (batched steps doing useful work: {useful[0]:.0%}, {useful[1]:.0%}); "
           f"all converged: {bool(step.free.converged.all() and step.nudged.converged.all())}")
 
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="200 XOR iterations and 3 digits repeats")
+    ap.add_argument("--arch", nargs="+", default=["all-to-all:85", "layered:64,200,10"],
+                    help="digits architectures (default: all-to-all:85 layered:64,200,10)")
     a = ap.parse_args()
     import jax
 
     print(f"pyosc {pyosc.__version__}, jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPU cores")
     bench_xor(200 if a.quick else 1000)
-    for arch in ("all-to-all:85", "layered:64,200,10"):
+    for arch in a.arch:
         bench_digits(arch, 3 if a.quick else 10)

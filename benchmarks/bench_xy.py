@@ -59,9 +59,10 @@ def bench_digits(arch: str, repeats: int) -> None:
         line += f"; paper code {PAPER_DIGITS85_S_PER_IT} s -> {PAPER_DIGITS85_S_PER_IT / dt:.0f}x faster"
     print(line)
     worst, mean = np.max(iters, axis=0)[:, 0], np.mean(iters, axis=0)[:, 1]
-    useful = np.sum(iters, axis=0)[:, 1] / np.sum(iters, axis=0)[:, 0]  # the batch steps until its slowest state
+    useful = np.sum(iters, axis=0)[:, 1] / np.sum(iters, axis=0)[:, 0]  # of a loop that keeps the whole batch
     print(f"  Newton iterations, slowest / mean state: free {worst[0]:.0f} / {mean[0]:.1f}, nudged {worst[1]:.0f} / "
-          f"{mean[1]:.1f} (batched steps doing useful work: {useful[0]:.0%}, {useful[1]:.0%}); "
+          f"{mean[1]:.1f} (a loop over the whole batch to the slowest state would do {useful[0]:.0%} and "
+          f"{useful[1]:.0%} useful work); "
           f"all converged: {bool(step.free.converged.all() and step.nudged.converged.all())}")
 
 

@@ -123,3 +123,27 @@ def test_bad_engine_inputs_raise(rng):
         get_engine("fortran")
     with pytest.raises(InvalidInputError, match="model"):
         ENGINE.relax("kuramoto", p, phi0, topo)
+
+
+@pytest.mark.parametrize("n_runs", [None, 2])
+def test_staged_newton_matches_one_batch(rng, monkeypatch, n_runs):
+    """The Newton loop shrinks its batch to the states still moving (stages of 128, 64, 32 states here); each
+    state ends where the loop over the whole batch takes it, after the same number of iterations."""
+    from pyosc.engines import jax_engine
+
+    assert jax_engine._stage_sizes(300) == [300, 150, 75, 37] and jax_engine._stage_sizes(12) == [12]
+    topo = T.all_to_all(12, 2, 2)
+    p = xy.init_params(topo, rng, scheme="all-to-all", n_runs=n_runs)
+    x = rng.uniform(-np.pi / 2, np.pi / 2, (16, 2))
+    y = datasets.encode_classes(rng.integers(0, 2, 16), 2)
+    phi0 = random_phases(rng, x, 8, topo.n_units, n_runs)
+    engine, nudge = get_engine("jax"), Nudge(0.5, y)
+    staged = engine.relax("xy", p, phi0, topo, nudge)
+    monkeypatch.setattr(jax_engine, "_stage_sizes", lambda n: [n])
+    jax_engine._compiled.cache_clear()
+    whole = engine.relax("xy", p, phi0, topo, nudge)
+    jax_engine._compiled.cache_clear()
+    assert staged.converged.all() and whole.converged.all()
+    assert np.mean(whole.work < whole.work.max()) > 0.5  # most states finish well before the slowest
+    np.testing.assert_array_equal(staged.work, whole.work)
+    np.testing.assert_allclose(staged.phi, whole.phi, rtol=0, atol=1e-9)

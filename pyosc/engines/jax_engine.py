@@ -28,7 +28,7 @@ states stop changing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import NamedTuple
 
 import diffrax
@@ -167,21 +167,23 @@ def _onn_local(phi, W: _Blocks, drive, bias, targets, beta, plan) -> _Local:
 
 
 class _Ops(NamedTuple):
-    """The model-specific parts of the Newton loop: ``local(phi)`` -> :class:`_Local`; ``tables(phi)``
-    -> per-unit trigonometric tables; ``block(tables, W_block, rows, cols)`` -> the coupling block of
-    the Hessian on ``rows x cols``."""
+    """The model-specific parts of the Newton loop: ``local(phi, per_state)`` -> :class:`_Local`, where
+    ``per_state`` = (clamped drive, targets) has the batch as leading axis; ``tables(phi)`` -> per-unit
+    trigonometric tables; ``block(tables, W_block, rows, cols)`` -> the coupling block of the Hessian
+    on ``rows x cols``."""
 
     local: Callable
     tables: Callable
     block: Callable
 
 
-def _ops(model: str, p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops]:
+def _ops(model: str, p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops, tuple]:
+    """Coupling blocks, model parts and per-state data (drive, targets) of the Newton loop."""
     if model == "xy":
         W, drive = _xy_free_system(p, phi0, plan)
-        return W, _Ops(lambda phi: _local(phi, W, drive, targets, beta, plan),
+        return W, _Ops(lambda phi, s: _local(phi, W, s[0], s[1], beta, plan),
                        lambda phi: (jnp.cos(phi), jnp.sin(phi)),
-                       lambda t, Wb, rows, cols: _couplings(t[0], t[1], Wb, rows, cols))
+                       lambda t, Wb, rows, cols: _couplings(t[0], t[1], Wb, rows, cols)), (drive, targets)
     order, clamped = np.asarray(plan.order, dtype=int), np.asarray(plan.clamped, dtype=int)
     W = _free_blocks(p.W, plan)
     n = jnp.arange(1, p.sin.shape[-1] + 1, dtype=jnp.float64)
@@ -198,8 +200,8 @@ def _ops(model: str, p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops]:
         return -Wb * jnp.sum(weights * (c[..., rows, None, :] * c[..., None, cols, :]
                                         + s[..., rows, None, :] * s[..., None, cols, :]), axis=-1)
 
-    return W, _Ops(lambda phi: _onn_local(phi, W, drive, bias, targets, beta, plan),
-                   lambda phi: (jnp.cos(n * phi[..., None]), jnp.sin(n * phi[..., None])), block)
+    return W, _Ops(lambda phi, s: _onn_local(phi, W, s[0], bias, s[1], beta, plan),
+                   lambda phi: (jnp.cos(n * phi[..., None]), jnp.sin(n * phi[..., None])), block), (drive, targets)
 
 
 def _couplings(c, s, W_block, rows: slice, cols: slice):
@@ -248,37 +250,40 @@ def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
     (states are independent: the result is the same, at a fraction of the cost)."""
     order = np.asarray(plan.order, dtype=int)
     gmax = lambda g: jnp.max(jnp.abs(g), axis=-1)
-    W, ops = _ops(model, p, phi0, targets, beta, plan)
-    loc0 = ops.local(phi0[..., order])
+    W, ops, per_state = _ops(model, p, phi0, targets, beta, plan)
+    loc0 = ops.local(phi0[..., order], per_state)
     mu0 = mu_scale * jnp.maximum(jnp.max(jnp.abs(loc0.diag), axis=-1), 1e-3)
 
-    def body(local):
-        def step(s):
-            loc, mu, nu, iters, k = s
-            active = gmax(loc.g) > tol
-            d = _damped_newton_step(loc, W, mu, plan, ops)
-            trial = local(loc.phi + d)
-            predicted = 0.5 * (mu * jnp.sum(d * d, axis=-1) - jnp.sum(loc.g * d, axis=-1))  # quadratic model
-            actual = loc.F - trial.F
-            ok = jnp.isfinite(trial.F) & jnp.all(jnp.isfinite(d), axis=-1) & (actual >= -1e-13 * (1.0 + jnp.abs(loc.F)))
-            accept = ok & active
-            rho = jnp.clip(actual / jnp.where(predicted > 0, predicted, 1.0), 0.0, 1.0)
-            mu = jnp.where(accept, mu * jnp.maximum(1 / 3, 1 - (2 * rho - 1) ** 3), jnp.where(active, mu * nu, mu))
-            loc = jax.tree_util.tree_map(lambda t, c: jnp.where(accept.reshape(accept.shape + (1,) * (t.ndim - 1)), t, c),
-                                         trial, loc)
-            return loc, mu, jnp.where(accept, 2.0, nu * 2.0), iters + active, k + 1
-        return step
+    def step(per_state, s):
+        loc, mu, nu, iters, k = s
+        active = gmax(loc.g) > tol
+        d = _damped_newton_step(loc, W, mu, plan, ops)
+        trial = ops.local(loc.phi + d, per_state)
+        predicted = 0.5 * (mu * jnp.sum(d * d, axis=-1) - jnp.sum(loc.g * d, axis=-1))  # quadratic model
+        actual = loc.F - trial.F
+        ok = jnp.isfinite(trial.F) & jnp.all(jnp.isfinite(d), axis=-1) & (actual >= -1e-13 * (1.0 + jnp.abs(loc.F)))
+        accept = ok & active
+        rho = jnp.clip(actual / jnp.where(predicted > 0, predicted, 1.0), 0.0, 1.0)
+        mu = jnp.where(accept, mu * jnp.maximum(1 / 3, 1 - (2 * rho - 1) ** 3), jnp.where(active, mu * nu, mu))
+        loc = jax.tree_util.tree_map(lambda t, c: jnp.where(accept.reshape(accept.shape + (1,) * (t.ndim - 1)), t, c),
+                                     trial, loc)
+        return loc, mu, jnp.where(accept, 2.0, nu * 2.0), iters + active, k + 1
+
+    def run(per_state, state, k, n_left):
+        """Iterate until at most ``n_left`` states still move (or max_iter steps in all)."""
+        cond = lambda s: (s[-1] < max_iter) & (jnp.sum(gmax(s[0].g) > tol) > n_left)
+        *state, k = jax.lax.while_loop(cond, partial(step, per_state), (*state, k))
+        return tuple(state), k
 
     zeros = jnp.zeros(phi0.shape[0])
-    state, k = (loc0, mu0, zeros + 2.0, zeros), 0
     sizes = _stage_sizes(phi0.shape[0])
-    for size, next_size in zip(sizes, [*sizes[1:], 0]):
+    stops = [*sizes[1:], 0]  # a stage ends when its moving states fit in the next one
+    state, k = run(per_state, (loc0, mu0, zeros + 2.0, zeros), 0, stops[0])
+    for size, n_left in zip(sizes[1:], stops[1:]):
         moving = jnp.argsort(-gmax(state[0].g))[:size]  # every state still moving is among them
-        local = _ops(model, p, phi0[moving], targets[moving], beta, plan)[1].local
-        cond = lambda s, n=next_size: (s[-1] < max_iter) & (jnp.sum(gmax(s[0].g) > tol) > n)
-        sub = jax.tree_util.tree_map(lambda a, i=moving: a[i], state)
-        *sub, k = jax.lax.while_loop(cond, body(local), (*sub, k))
-        state = jax.tree_util.tree_map(lambda a, b, i=moving: a.at[i].set(b), state, tuple(sub))
+        take = lambda tree, i=moving: jax.tree_util.tree_map(lambda a: a[i], tree)
+        sub, k = run(take(per_state), take(state), k, n_left)
+        state = jax.tree_util.tree_map(lambda a, b, i=moving: a.at[i].set(b), state, sub)
     loc, _, _, iters = state
     force = gmax(loc.g)
     stable = jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan, ops)), axis=-1)

@@ -7,7 +7,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from pyosc import topology as topo_mod
 from pyosc.datasets import PhaseDataset, encode_classes
 from pyosc.engines.base import RelaxOptions, get_engine
-from pyosc.errors import InvalidInputError, as_real_array
+from pyosc.errors import InvalidInputError, as_class_labels, as_real_array
 from pyosc.models import xy
 from pyosc.training.ep import EPConfig, predict_phases, train_ep
 
@@ -52,12 +52,7 @@ class XYClassifier(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         X = as_real_array("X", X, ndim=2)
-        y = np.asarray(y)
-        if y.shape != (X.shape[0],):
-            raise InvalidInputError(f"y must have shape ({X.shape[0]},) to match X, got {y.shape}")
-        self.classes_, labels = np.unique(y, return_inverse=True)
-        if self.classes_.size < 2:
-            raise InvalidInputError("y needs at least two classes")
+        self.classes_, labels = as_class_labels(y, X.shape[0])
         lo, hi = self.input_range if self.input_range is not None else (X.min(), X.max())
         if not hi > lo:
             raise InvalidInputError(f"input_range must have max > min, got {(lo, hi)}")

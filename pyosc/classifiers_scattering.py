@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from pyosc.datasets_scattering import BACKGROUND, KAPPA, encode_detunings
-from pyosc.errors import InvalidInputError
+from pyosc.errors import InvalidInputError, as_class_labels
 from pyosc.training.scattering import (
     TrainConfig,
     layered_outputs,
@@ -49,12 +49,7 @@ class ScatteringClassifier(ClassifierMixin, BaseEstimator):
         """Train on pixels ``X`` (n, D) in 0..16 and labels ``y`` (n,); the accuracy on X is logged every
         ``iterations // 10`` iterations in ``history_``."""
         x = encode_detunings(X, self.replication, self.background)
-        y = np.asarray(y)
-        if y.shape != (x.shape[0],):
-            raise InvalidInputError(f"y must have shape ({x.shape[0]},) to match X, got {y.shape}")
-        self.classes_, labels = np.unique(y, return_inverse=True)
-        if self.classes_.size < 2:
-            raise InvalidInputError("y must contain at least two classes")
+        self.classes_, labels = as_class_labels(y, x.shape[0])
         if not isinstance(self.hidden, (int, np.integer)) or self.hidden < 0:
             raise InvalidInputError(f"hidden must be an integer >= 0, got {self.hidden!r}")
         seed = int(np.random.default_rng(self.random_state).integers(2 ** 31))

@@ -43,10 +43,10 @@ def as_real_array(name: str, value, *, ndim: int | Sequence[int] | None = None,
         if arr.ndim not in allowed:
             raise InvalidInputError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, "
                                     f"got shape {arr.shape}")
-    if shape is not None:
-        if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
-            want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-            raise InvalidInputError(f"{name} must have shape {want}, got {arr.shape}")
+    if shape is not None and (arr.ndim != len(shape)
+                              or any(s is not None and s != a for s, a in zip(shape, arr.shape))):
+        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise InvalidInputError(f"{name} must have shape {want}, got {arr.shape}")
     if finite and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise InvalidInputError(f"{name} contains {bad} NaN or infinite value(s)")
@@ -63,3 +63,15 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> floa
         rel = ">= 0" if allow_zero else "> 0"
         raise InvalidInputError(f"{name} must be finite and {rel}, got {value!r}")
     return v
+
+
+def as_class_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Check classifier labels ``y`` (n_samples,) with at least two classes; return (classes, index of
+    each sample's class), as :func:`numpy.unique` with ``return_inverse``."""
+    y = np.asarray(y)
+    if y.shape != (n_samples,):
+        raise InvalidInputError(f"y must have shape ({n_samples},) to match X, got {y.shape}")
+    classes, labels = np.unique(y, return_inverse=True)
+    if classes.size < 2:
+        raise InvalidInputError("y must contain at least two classes")
+    return classes, labels

@@ -177,7 +177,7 @@ def _execute(task_name: str, config: dict, coords: dict, path: str) -> tuple[flo
         error_file.unlink(missing_ok=True)
         checkpoint.unlink(missing_ok=True)
         return seconds, None
-    except Exception as e:  # recorded, the study goes on
+    except Exception as e:  # noqa: BLE001 (recorded, the study goes on)
         seconds = time.perf_counter() - t
         record = {"point": path.stem, "config": config, "error": f"{type(e).__name__}: {e}",
                   "traceback": traceback.format_exc()}

@@ -132,7 +132,7 @@ def test_layered_gradients_match_finite_differences(scheme):
     x, labels = rng.normal(size=(4, 6)), np.array([0, 1, 2, 1])
     _, _, grads = layered_loss_and_gradient(net, x, labels, readout)
     for name, value in net.parameters().items():
-        fd = fd_gradient(lambda v: layered_loss_and_gradient(net.with_parameters({name: v}), x, labels,
+        fd = fd_gradient(lambda v, name=name: layered_loss_and_gradient(net.with_parameters({name: v}), x, labels,
                                                              readout)[0], value)
         assert rel_err(grads[name], fd) < 1e-6, name
 

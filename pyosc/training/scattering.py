@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -189,7 +190,7 @@ def paper_initialisation(sizes, rng: np.random.Generator, *, kappa: float = 0.5,
     kappa = check_positive("kappa", kappa)
     dets = [offset * np.where(np.arange(sizes[0]) % 2 == 0, 1.0, -1.0)]
     dets += [-detuning_spread * rng.random(s) for s in sizes[1:]]
-    js = [coupling + coupling_spread * rng.random((a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    js = [coupling + coupling_spread * rng.random((a, b)) for a, b in pairwise(sizes)]
     return LayeredNetwork(dets, js, kappa_ext=kappa, kappa_int=0.0)
 
 

@@ -1,4 +1,7 @@
 """The scikit-learn style classifier and the CLI."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.base import clone
@@ -60,3 +63,16 @@ def test_cli_fixed_horizon_protocol_with_checkpoint(tmp_path, capsys):
 def test_cli_reports_bad_topology(capsys):
     assert main(["train", "digits", "--arch", "ring:5", "--iterations", "1", "--quiet"]) == 2
     assert "unknown topology 'ring:5'" in capsys.readouterr().err
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    """The README's Python example runs as written and its 100 XOR runs learn (final distance < 1e-2)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    assert blocks, "the README has no Python example"
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)  # noqa: S102 (our own README)
+    assert (tmp_path / "xor.nc").is_file()
+    assert float(namespace["history"].distance.isel(iteration=-1).max()) < 1e-2

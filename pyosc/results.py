@@ -71,13 +71,24 @@ def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
     return ds
 
 
-def write_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+def write_checkpoint(path: str | os.PathLike, meta: dict, arrays: dict[str, np.ndarray], *,
+                     progress: tuple[int, int], elapsed: float) -> None:
     """Atomically write a training checkpoint (``.npz``): JSON-able ``meta`` and named arrays
-    (``"group/name"`` keys group related arrays; see :func:`checkpoint_group`)."""
+    (``"group/name"`` keys group related arrays; see :func:`checkpoint_group`). ``progress`` = (steps done,
+    steps in all) and ``elapsed`` (s of training so far) are stored in ``meta`` for :func:`checkpoint_progress`."""
     path = Path(path)
+    meta = {**meta, "progress": [int(progress[0]), int(progress[1])], "elapsed": float(elapsed)}
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, meta=np.array(json.dumps(meta, default=str)), **arrays)
     os.replace(tmp, path)
+
+
+def checkpoint_progress(path: str | os.PathLike) -> tuple[tuple[int, int] | None, float]:
+    """((steps done, steps in all), seconds of training so far) of a checkpoint, reading only its metadata;
+    the steps are None in a checkpoint written before they were recorded."""
+    with np.load(path) as f:
+        meta = json.loads(str(f["meta"]))
+    return (tuple(meta["progress"]) if "progress" in meta else None), float(meta["elapsed"])
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:

@@ -22,7 +22,8 @@ Study file (TOML)::
 Every point is written atomically (temporary file + rename) to ``<output>/points/<point>.nc``; a
 point that raises leaves ``<point>.error.json`` with its traceback and the study goes on. Running a
 study again skips completed points, so a killed study resumes where it stopped; a checkpointed task
-(the XY and scattering tasks) also resumes a killed point from ``<point>.ckpt.npz``. Points run in local
+(the XY and scattering tasks) also resumes a killed point from ``<point>.ckpt.npz``, and :func:`study_status`
+reads how far it got. Points run in local
 processes, which end with their runner however it is killed, or on a ``dask.distributed`` cluster.
 """
 from __future__ import annotations
@@ -41,7 +42,7 @@ import tomllib
 import xarray as xr
 
 from pyosc.errors import InvalidInputError
-from pyosc.results import read_netcdf, write_netcdf
+from pyosc.results import checkpoint_progress, read_netcdf, write_netcdf
 from pyosc.tasks import Task, check_value, get_task, validate_config
 
 _TOP_KEYS = {"task", "name", "output", "description", "base", "sweep", "zip"}
@@ -163,16 +164,18 @@ def load_study(path: str | os.PathLike) -> Study:
 # --- running ----------------------------------------------------------------------------------
 
 def _execute(task_name: str, config: dict, coords: dict, path: str) -> tuple[float, str | None]:
-    """Run one point (in a worker); write its NetCDF file or its error record. Returns (task seconds, error)."""
+    """Run one point (in a worker); write its NetCDF file or its error record. Returns (seconds of this run, error);
+    the file's ``point_seconds`` also counts the time before a resumed checkpoint."""
     path = Path(path)
     error_file = path.with_suffix(".error.json")
     task = get_task(task_name)
     checkpoint = path.with_suffix(".ckpt.npz")
     t = time.perf_counter()
     try:
+        before = checkpoint_progress(checkpoint)[1] if checkpoint.exists() else 0.0  # a resumed point's earlier time
         ds = task.run(config, checkpoint=checkpoint) if task.checkpointed else task.run(config)
         seconds = time.perf_counter() - t
-        ds.attrs.update({"point": path.stem, "point_coords": coords, "point_seconds": seconds})
+        ds.attrs.update({"point": path.stem, "point_coords": coords, "point_seconds": before + seconds})
         write_netcdf(ds, path)
         error_file.unlink(missing_ok=True)
         checkpoint.unlink(missing_ok=True)
@@ -207,6 +210,60 @@ def pending_points(study: Study) -> list[Point]:
     for stale in study.points_dir.glob(".*.tmp"):
         stale.unlink()
     return [p for p in study.points() if not (study.points_dir / f"{p.name}.nc").exists()]
+
+
+@dataclass(frozen=True)
+class PointStatus:
+    """Where one point stands: ``state`` is "done", "failed", "started" (a checkpoint exists) or "pending".
+
+    ``seconds`` is the task time (done: in all; started: so far), ``steps`` = (done, in all) for a started
+    point whose checkpoint records them, ``saved_s_ago`` the age of its checkpoint (s), ``error`` a failure."""
+
+    name: str
+    state: str
+    seconds: float | None = None
+    steps: tuple[int, int] | None = None
+    saved_s_ago: float | None = None
+    error: str | None = None
+
+    def __str__(self) -> str:
+        if self.state == "done":
+            return f"{self.name}: done in {_duration(self.seconds)}"
+        if self.state == "failed":
+            return f"{self.name}: failed: {self.error}"
+        if self.state == "pending":
+            return f"{self.name}: pending"
+        if self.steps is None:
+            return f"{self.name}: started, {_duration(self.seconds)} so far; checkpoint saved {_duration(self.saved_s_ago)} ago"
+        done, total = self.steps
+        left = self.seconds * (total - done) / done if done else float("nan")
+        return (f"{self.name}: {done} of {total} steps ({done / total:.0%}) in {_duration(self.seconds)}, about "
+                f"{_duration(left)} left at that pace; checkpoint saved {_duration(self.saved_s_ago)} ago")
+
+
+def _duration(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "?"
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def study_status(study: Study) -> list[PointStatus]:
+    """The state of every point, from the files in ``<output>/points`` (reads metadata only; changes nothing)."""
+    out = []
+    for p in study.points():
+        base = study.points_dir / p.name
+        result, error, checkpoint = (base.with_suffix(s) for s in (".nc", ".error.json", ".ckpt.npz"))
+        if result.exists():
+            with xr.open_dataset(result, engine="netcdf4") as ds:
+                out.append(PointStatus(p.name, "done", seconds=float(ds.attrs.get("point_seconds", np.nan))))
+        elif error.exists():
+            out.append(PointStatus(p.name, "failed", error=json.loads(error.read_text())["error"]))
+        elif checkpoint.exists():
+            steps, seconds = checkpoint_progress(checkpoint)
+            out.append(PointStatus(p.name, "started", seconds, steps, time.time() - checkpoint.stat().st_mtime))
+        else:
+            out.append(PointStatus(p.name, "pending"))
+    return out
 
 
 def run_study(study: Study, executor: str = "local", workers: int = 1, scheduler: str | None = None,

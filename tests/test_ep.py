@@ -7,7 +7,7 @@ from pyosc import topology as T
 from pyosc.engines.base import Nudge, RelaxOptions, get_engine
 from pyosc.errors import InvalidInputError
 from pyosc.models import xy
-from pyosc.results import read_checkpoint, read_netcdf, write_checkpoint, write_netcdf
+from pyosc.results import checkpoint_progress, read_checkpoint, read_netcdf, write_checkpoint, write_netcdf
 from pyosc.training.ep import EPConfig, implicit_gradient, random_phases, train_ep
 
 ENGINE = get_engine("jax")
@@ -159,8 +159,10 @@ def test_checkpoint_from_before_a_new_setting_resumes(tmp_path):
                  checkpoint_seconds=0)
     meta, arrays = read_checkpoint(ckpt)
     assert meta["next_iteration"] == 3
+    steps, elapsed = checkpoint_progress(ckpt)
+    assert steps == (3, 6) and elapsed > 0
     del meta["config"]["relax"]["shared_steps"]
-    write_checkpoint(ckpt, meta, arrays)
+    write_checkpoint(ckpt, meta, arrays, progress=steps, elapsed=elapsed)
     with pytest.raises(InvalidInputError, match="another EP configuration"):
         train_ep(topo, datasets.xor(), p, EPConfig(n_iterations=6, learning_rate=0.05,
                                                    relax=RelaxOptions(shared_steps=True)), progress=False, checkpoint=ckpt)

@@ -11,7 +11,7 @@ import pytest
 
 from pyosc.engines.base import RelaxOptions
 from pyosc.errors import InvalidInputError
-from pyosc.results import read_netcdf
+from pyosc.results import checkpoint_progress, read_netcdf
 from pyosc.studies import collect, collect_to_file, load_study, run_study
 from pyosc.tasks import _ep_config, get_task, validate_config
 
@@ -201,12 +201,15 @@ def test_checkpointed_task_resumes_a_killed_point(tmp_path):
     assert _execute(task.name, config, {}, str(whole))[1] is None
     network, cfg, data, _ = digits_experiment(**{**config, "iterations": 12})  # the "killed" first part
     train_network(network, *data, cfg, checkpoint=resumed.with_suffix(".ckpt.npz"))
-    assert resumed.with_suffix(".ckpt.npz").exists()
-    assert _execute(task.name, config, {}, str(resumed))[1] is None
+    steps, before = checkpoint_progress(resumed.with_suffix(".ckpt.npz"))
+    assert steps[0] == 12  # (of 12: the first part stands in for a run of 20 killed at 12)
+    seconds, error = _execute(task.name, config, {}, str(resumed))
+    assert error is None
     assert not resumed.with_suffix(".ckpt.npz").exists()
     a, b = read_netcdf(whole), read_netcdf(resumed)
     np.testing.assert_array_equal(a["final_detuning_1"].values, b["final_detuning_1"].values)
     np.testing.assert_array_equal(a["test_accuracy"].values[-1], b["test_accuracy"].values[-1])
+    assert b.attrs["point_seconds"] == pytest.approx(before + seconds)  # the time before the kill counts
 
 
 def test_points_of_different_sizes_collect_and_plot(tmp_path):
@@ -229,3 +232,27 @@ def test_points_of_different_sizes_collect_and_plot(tmp_path):
     assert np.isfinite(hidden.sel(hidden=0)).sum() == 10 and np.isfinite(hidden.sel(hidden=3)).sum() == 3
     assert np.isnan(ds.final_detuning_2.sel(hidden=0)).all()
     assert [p.name for p in plot_study(study)] == ["accuracy_curves.png"]
+
+
+def test_status_reports_each_point(tmp_path, capsys):
+    """`pyosc study status`: done (with its time), failed (with the error), started (steps from the checkpoint
+    and the time left at that pace) and pending points; nothing is run or changed."""
+    from pyosc.cli import main
+    from pyosc.results import write_checkpoint
+    from pyosc.studies import _execute, study_status
+
+    path = _study(tmp_path, "units = [2, 4, 5, 6]")
+    study = load_study(path)
+    study.points_dir.mkdir(parents=True)
+    for p in study.points()[:2]:  # units = 2 fails (no room for an output unit), units = 4 completes
+        _execute(study.task.name, p.config, p.coords, str(study.points_dir / f"{p.name}.nc"))
+    write_checkpoint(study.points_dir / "units-5.ckpt.npz", {}, {}, progress=(2, 8), elapsed=30.0)
+    files = sorted(study.points_dir.iterdir())
+    status = study_status(study)
+    assert [s.state for s in status] == ["failed", "done", "started", "pending"]
+    assert "n_outputs" in status[0].error and status[1].seconds > 0
+    assert status[2].steps == (2, 8) and status[2].seconds == 30.0
+    assert "2 of 8 steps (25%) in 30 s, about 90 s left" in str(status[2])
+    assert sorted(study.points_dir.iterdir()) == files
+    assert main(["study", "status", str(path)]) == 0
+    assert "4 points: 1 done, 1 started, 1 failed, 1 pending" in capsys.readouterr().out

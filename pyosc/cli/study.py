@@ -1,7 +1,9 @@
-"""``pyosc study run|collect|plot FILE``: parameter studies from TOML files."""
+"""``pyosc study run|status|collect|plot FILE``: parameter studies from TOML files."""
 from __future__ import annotations
 
-from pyosc.studies import collect_to_file, load_study, run_study
+from collections import Counter
+
+from pyosc.studies import collect_to_file, load_study, run_study, study_status
 
 
 def add_commands(commands) -> None:
@@ -14,6 +16,9 @@ def add_commands(commands) -> None:
     run.add_argument("--scheduler", default=None, help="address of a running dask scheduler (tcp://host:port)")
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=_run)
+    status = sub.add_parser("status", help="where each point stands: done, failed, started (steps, time left) or pending")
+    status.add_argument("file")
+    status.set_defaults(func=_status)
     col = sub.add_parser("collect", help="combine the points into one NetCDF file with the sweep axes as dims")
     col.add_argument("file")
     col.set_defaults(func=_collect)
@@ -29,6 +34,16 @@ def _run(args) -> int:
     for name, error in summary.failed.items():
         print(f"  failed: {name}: {error}")
     return 1 if summary.failed else 0
+
+
+def _status(args) -> int:
+    study = load_study(args.file)
+    points = study_status(study)
+    for point in points:
+        print(point)
+    counts = Counter(p.state for p in points)
+    print(f"study {study.name}: {len(points)} points: " + ", ".join(f"{counts[s]} {s}" for s in ("done", "started", "failed", "pending")))
+    return 0
 
 
 def _collect(args) -> int:

@@ -224,10 +224,10 @@ def _save_state(path: Path, next_it: int, elapsed: float, config: EPConfig, para
     arrays.update({f"state/{k}": v for k, v in state_arrays(opt_state).items()})
     for i, snap in enumerate(snapshots):
         arrays.update({f"snapshot{i}/{k}": np.asarray(v) for k, v in snap._asdict().items()})
-    meta = {"next_iteration": next_it, "elapsed": elapsed, "config": config.to_dict(), "n_snapshots": len(snapshots),
+    meta = {"next_iteration": next_it, "config": config.to_dict(), "n_snapshots": len(snapshots),
             "opt_t": None if opt_state is None else int(opt_state[0]),
             "rng": rng.bit_generator.state, "eval_rng": eval_rng.bit_generator.state}
-    write_checkpoint(path, meta, arrays)
+    write_checkpoint(path, meta, arrays, progress=(next_it, config.n_iterations), elapsed=elapsed)
 
 
 def _load_state(path: Path, config: EPConfig, params, opt_state, rng, eval_rng, distance, unconverged, acc):

@@ -326,7 +326,7 @@ def train_network(network: LayeredNetwork | CoupledModeNetwork, x_train, y_train
         if progress is not None:
             progress(step, metrics)
         if ckpt is not None and (time.perf_counter() - last_save > checkpoint_seconds or step == config.iterations):
-            _save_checkpoint(ckpt, params, state, hist, best, step, time.perf_counter() - t0, perm, rng)
+            _save_checkpoint(ckpt, params, state, hist, best, (step, config.iterations), time.perf_counter() - t0, perm, rng)
             last_save = time.perf_counter()
     final = network.with_parameters(params)
     best_net = network.with_parameters(best[2])
@@ -361,14 +361,13 @@ def history_dataset(hist: dict[str, list], final, best_net, best,
     return ds
 
 
-def _save_checkpoint(path: Path, params, state, hist, best, step, elapsed, perm, rng) -> None:
+def _save_checkpoint(path: Path, params, state, hist, best, progress, elapsed, perm, rng) -> None:
     arrays = {f"param/{k}": v for k, v in params.items()}
     arrays.update({f"state/{k}": v for k, v in state_arrays(state).items()})  # Adam's step count is ``step``
     arrays.update({f"best/{k}": v for k, v in best[2].items()})
     arrays.update({f"hist/{k}": np.asarray(v) for k, v in hist.items()})
-    meta = {"step": step, "elapsed": elapsed, "best_acc": best[0], "best_step": best[1],
-            "rng": rng.bit_generator.state}
-    write_checkpoint(path, meta, {"perm": perm, **arrays})
+    meta = {"step": progress[0], "best_acc": best[0], "best_step": best[1], "rng": rng.bit_generator.state}
+    write_checkpoint(path, meta, {"perm": perm, **arrays}, progress=progress, elapsed=elapsed)
 
 
 def _load_checkpoint(path: Path, network: LayeredNetwork, rng: np.random.Generator, template_state):

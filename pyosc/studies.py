@@ -23,8 +23,8 @@ Every point is written atomically (temporary file + rename) to ``<output>/points
 point that raises leaves ``<point>.error.json`` with its traceback and the study goes on. Running a
 study again skips completed points, so a killed study resumes where it stopped; a checkpointed task
 (the XY and scattering tasks) also resumes a killed point from ``<point>.ckpt.npz``, and :func:`study_status`
-reads how far it got. Points run in local
-processes, which end with their runner however it is killed, or on a ``dask.distributed`` cluster.
+reads how far it got. Points run in local processes, which end with their runner however it is killed, or
+on a ``dask.distributed`` cluster.
 """
 from __future__ import annotations
 

@@ -74,7 +74,9 @@ if __name__ == "__main__":
     a = ap.parse_args()
     import jax
 
-    print(f"pyosc {pyosc.__version__}, jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPU cores")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"pyosc {pyosc.__version__}, jax {jax.__version__} on {jax.devices()[0].platform}, {cores} of {os.cpu_count()} "
+          "CPU cores (jaxlib factorises a batch of matrices on all of them)")
     bench_xor(200 if a.quick else 1000)
     for arch in a.arch:
         bench_digits(arch, 3 if a.quick else 10)

@@ -19,11 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import pyosc  # noqa: F401  (float64)
-from pyosc.engines import jax_dynamics as jd
 from pyosc.engines.base import IntegrateOptions, SteadyStateOptions
+from pyosc.engines.jax import dynamics as jd
+from pyosc.experiments import optomech_xor as ad
+from pyosc.experiments.optomech_xor import noisy_xor
 from pyosc.models import optomech as om
-from pyosc.training import adjoint as ad
-from pyosc.training.adjoint import noisy_xor
 
 
 def median_time(fn, args, repeats: int) -> float:

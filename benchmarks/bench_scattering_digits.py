@@ -1,7 +1,7 @@
 """Benchmark (a): forward pass + full cost gradient per digit sample for the 128-80-10 scattering network.
 
 Compares, per sample (batch of 200 optdigits images, one core advised: OMP_NUM_THREADS=1):
-  layered  - the Schur-complement recursion (pyosc.scattering_solvers.layered_green_columns) + gradients;
+  layered  - the Schur-complement recursion (pyosc.engines.scattering.layered_green_columns) + gradients;
   dense    - pyosc's dense batched path on the flat 218-mode network (10 G columns per sample) + gradients;
   inverse  - numpy.linalg.inv of each dense 218 x 218 matrix i(omega - H) (no outputs, no gradient): the naive floor.
 Prints seconds per sample and ratios; writes JSON with --out.
@@ -14,9 +14,9 @@ import json
 import numpy as np
 from _timing import best_time
 
-from pyosc.datasets_scattering import load_optdigits_detunings
+from pyosc.data.detunings import load_optdigits_detunings
 from pyosc.models.scattering import Readout
-from pyosc.training.scattering import (
+from pyosc.training.green import (
     layered_loss_and_gradient,
     network_loss_and_gradient,
     paper_initialisation,

@@ -5,7 +5,7 @@ intrinsic loss 0.1 everywhere) plus ``--long-range`` random long-range couplers;
 waveguides (kappa_ext = 0.5) are read in the diagonal scheme (Im S_ll). "total" is
 ``network_loss_and_gradient(method="sparse-lu")`` (assembly, one SuperLU factorisation, 10 solves, outputs,
 cross-entropy, dC/dDelta for every mode and dC/dJ for every coupling); "floor" is ``scipy.sparse.linalg.splu`` of
-the same matrix with the same options (:data:`pyosc.scattering_solvers.SYMMETRIC_LU`).
+the same matrix with the same options (:data:`pyosc.engines.scattering.SYMMETRIC_LU`).
 Prints a table; writes JSON (and a plot with --plot).
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ import numpy as np
 import scipy.sparse.linalg as spla
 from _timing import best_time
 
+from pyosc.engines.scattering import SYMMETRIC_LU
 from pyosc.models.scattering import CoupledModeNetwork, Readout
-from pyosc.scattering_solvers import SYMMETRIC_LU
-from pyosc.training.scattering import network_loss_and_gradient
+from pyosc.training.green import network_loss_and_gradient
 
 
 def lattice_network(side: int, n_long: int, rng: np.random.Generator) -> tuple[CoupledModeNetwork, Readout]:

@@ -15,8 +15,10 @@ import time
 import numpy as np
 
 import pyosc
-from pyosc import datasets, topology
-from pyosc.engines.base import Nudge, get_engine
+from pyosc import topology
+from pyosc.data import datasets
+from pyosc.engines import get_engine
+from pyosc.engines.base import Nudge
 from pyosc.models import xy
 from pyosc.training.ep import EPConfig, random_phases, train_ep
 

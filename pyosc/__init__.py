@@ -1,13 +1,10 @@
 """pyosc: simulate and train physical neural networks of oscillators and waves.
 
-float64 is switched on for JAX at import, since equilibrium-propagation gradients are differences
-of nearby equilibria and need double precision.
+Importing pyosc loads nothing heavy: models, engines and training load when they are imported. float64 is
+switched on for JAX by :mod:`pyosc.models` (equilibrium-propagation gradients are differences of nearby
+equilibria and need double precision).
 """
 from __future__ import annotations
-
-import jax
-
-jax.config.update("jax_enable_x64", True)
 
 from pyosc.errors import (
     ConvergenceError,

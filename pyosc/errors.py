@@ -26,6 +26,10 @@ class EngineUnavailableError(PyoscError, ImportError):
     """The requested engine (e.g. Julia) is not installed or cannot start."""
 
 
+class DataNotFoundError(PyoscError, FileNotFoundError):
+    """A data set is neither in the data home nor obtainable by download; the message says how to get it."""
+
+
 def as_real_array(name: str, value, *, ndim: int | Sequence[int] | None = None,
                   shape: tuple[int | None, ...] | None = None, finite: bool = True) -> np.ndarray:
     """Return ``value`` as a float64 array, checking dimension, shape and finiteness.

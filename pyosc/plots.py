@@ -1,21 +1,23 @@
-"""Figures for training histories and parameter studies (matplotlib, written as PNG)."""
+"""Figures for training histories and parameter studies (matplotlib, written as PNG).
+
+Figures are built as :class:`matplotlib.figure.Figure` objects, without pyplot, so importing or using this module
+never selects or changes the matplotlib backend.
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+
+from matplotlib.figure import Figure
 
 from pyosc import analysis
 
 
 def learning_curves(distance: xr.DataArray, by: str | None = None, ax=None):
     """Run-averaged distance vs iteration (log scale), one line per value of ``by``."""
-    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    ax = ax or Figure(figsize=(6, 4)).subplots()
     mean = distance.mean("run") if "run" in distance.dims else distance
     groups = [(None, mean)] if by is None else [(v, mean.sel({by: v})) for v in mean[by].values]
     for v, line in groups:
@@ -28,7 +30,8 @@ def learning_curves(distance: xr.DataArray, by: str | None = None, ax=None):
 
 def speed_sweep(speed: xr.DataArray, dim: str, per: xr.DataArray | None = None, label: str | None = None):
     """Learning speed vs a swept quantity; with ``per``, a second panel of speed / per."""
-    fig, axes = plt.subplots(1, 2 if per is not None else 1, figsize=(10 if per is not None else 5, 4), squeeze=False)
+    fig = Figure(figsize=(10 if per is not None else 5, 4))
+    axes = fig.subplots(1, 2 if per is not None else 1, squeeze=False)
     lines = [speed] if len(speed.dims) == 1 else [speed.sel({d: v}) for d in speed.dims if d != dim for v in speed[d].values]
     for s in lines:
         extra = ", ".join(f"{k} = {s[k].item()}" for k in s.coords if k != dim and s[k].ndim == 0)
@@ -46,18 +49,15 @@ def speed_sweep(speed: xr.DataArray, dim: str, per: xr.DataArray | None = None, 
 
 
 def accuracy_curves(accuracy: xr.DataArray, by: str, ax=None):
-    """Test accuracy vs iteration, one line per value of ``by`` (first run). A curve runs along the other
-    dimension (``checkpoint`` of an EP history; ``evaluation`` of a scattering history, whose ``iteration``
-    coordinate gives the x values)."""
-    ax = ax or plt.subplots(figsize=(6, 4))[1]
+    """Test accuracy vs iteration, one line per value of ``by`` (first run), along the ``evaluation`` dimension
+    (whose coordinate gives the iteration of each evaluation)."""
+    ax = ax or Figure(figsize=(6, 4)).subplots()
     acc = accuracy.isel(run=0) if "run" in accuracy.dims else accuracy
-    (along,) = (d for d in acc.dims if d != by)
     for v in acc[by].values:
-        line = acc.sel({by: v}).dropna(along)
+        line = acc.sel({by: v}).dropna("evaluation")
         if line.size == 0:  # a missing or failed point
             continue
-        x = line["iteration"] if "iteration" in line.coords else line[along]
-        ax.plot(x, 100 * line, label=f"{v}: best {100 * float(line.max()):.1f} %")
+        ax.plot(line["evaluation"], 100 * line, label=f"{v}: best {100 * float(line.max()):.1f} %")
     ax.set(xlabel="iteration", ylabel="test accuracy (%)", ylim=(0, 100))
     ax.legend(fontsize=8)
     return ax
@@ -69,7 +69,8 @@ def confusion_panels(matrices, titles, row_labels=None):
     grid = matrices if isinstance(matrices[0], (list, tuple)) else [matrices]
     names = titles if isinstance(titles[0], (list, tuple)) else [titles]
     n_rows, n_cols = len(grid), max(len(r) for r in grid)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(2.6 * n_cols, 2.8 * n_rows), squeeze=False)
+    fig = Figure(figsize=(2.6 * n_cols, 2.8 * n_rows))
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
     for i, (row, row_titles) in enumerate(zip(grid, names)):
         for j, ax in enumerate(axes[i]):
             if j >= len(row):
@@ -90,7 +91,7 @@ def confusion_panels(matrices, titles, row_labels=None):
 
 def plot_study(study, first: int = 300) -> list[Path]:
     """The standard figures of a collected study (``<output>/<name>.nc``): learning curves, speed sweeps
-    (over ``units`` and ``n_inits``) for XOR studies, accuracy curves for digits studies, and confusion matrices
+    (over ``n_units`` and ``n_inits``) for XOR studies, accuracy curves for digits studies, and confusion matrices
     at the snapshot iterations (one row per value of the first sweep axis) for XY digits studies."""
     from pyosc.results import read_netcdf
 
@@ -103,16 +104,16 @@ def plot_study(study, first: int = 300) -> list[Path]:
         out.append(_save(ax.figure, study.output / "learning_curves.png"))
         k = min(first, ds.sizes["iteration"])
         speed = analysis.learning_speed(ds.distance, k)
-        for dim, label in (("units", "network size N"), ("n_inits", "M_init")):
+        for dim, label in (("n_units", "network size N"), ("n_inits", "M_init")):
             if dim in dims:
                 fig = speed_sweep(speed, dim, per=ds[dim] if dim == "n_inits" else None, label=label)
                 fig.axes[0].set_title(f"{study.name}: speed over the first {k} iterations", fontsize=9)
                 out.append(_save(fig, study.output / f"speed_vs_{dim}.png"))
-    for name, along in (("accuracy", "checkpoint"), ("test_accuracy", "evaluation")):
-        if name in ds and ds.sizes.get(along, 0) > 1 and dims:
+    for name in ("accuracy", "test_accuracy"):
+        if name in ds and ds.sizes.get("evaluation", 0) > 1 and dims:
             acc = ds[name] if len(dims) == 1 else ds[name].isel({d: 0 for d in dims[1:]})
             ax = accuracy_curves(acc, dims[0])
-            if along == "evaluation":  # long SGD runs: most of the change is early
+            if name == "test_accuracy":  # long SGD runs (scattering): most of the change is early
                 ax.set_xscale("log")
             out.append(_save(ax.figure, study.output / "accuracy_curves.png"))
     if "confusion" in ds and dims:
@@ -129,5 +130,4 @@ def plot_study(study, first: int = 300) -> list[Path]:
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from pyosc.errors import InvalidInputError
+
 
 def provenance() -> dict[str, str]:
     """Versions of pyosc and its numerical stack, for ``Dataset.attrs``."""
@@ -62,12 +64,33 @@ def write_netcdf(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     return path
 
 
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early (before a long run) if ``path`` cannot be written: its folder cannot be created or written, or
+    ``path`` is a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise InvalidInputError(f"output {path} is a folder; give a file name (e.g. {path / 'history.nc'})")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise InvalidInputError(f"output {path} cannot be written ({e.strerror or e}); choose another --out") from None
+    return path
+
+
 def read_netcdf(path: str | os.PathLike) -> xr.Dataset:
-    """Read a file written by :func:`write_netcdf` into memory, decoding ``attrs["config"]``."""
+    """Read a file written by :func:`write_netcdf` into memory, decoding the JSON-encoded attributes (dicts and
+    lists such as ``attrs["config"]``)."""
     with xr.open_dataset(path, engine="netcdf4") as f:
         ds = f.load()
-    if isinstance(ds.attrs.get("config"), str):
-        ds.attrs["config"] = json.loads(ds.attrs["config"])
+    for key, value in ds.attrs.items():
+        if isinstance(value, str) and value[:1] in "{[":
+            try:
+                ds.attrs[key] = json.loads(value)
+            except json.JSONDecodeError:
+                pass
     return ds
 
 

@@ -2,7 +2,7 @@
 
 Study file (TOML)::
 
-    task = "xy-xor"                    # a name from pyosc.tasks.TASKS
+    task = "xy-xor"                    # a name from pyosc.experiments.TASKS
     name = "xor_size_sweep"            # optional: defaults to the file name
     output = "results/xor_size_sweep"  # optional: relative to the study file; default results/<name>
     description = "..."                # optional
@@ -28,6 +28,7 @@ on a ``dask.distributed`` cluster.
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import os
@@ -42,8 +43,9 @@ import tomllib
 import xarray as xr
 
 from pyosc.errors import InvalidInputError
+from pyosc.experiments import Task, get_task
+from pyosc.experiments.options import check_value, from_mapping
 from pyosc.results import checkpoint_progress, read_netcdf, write_netcdf
-from pyosc.tasks import Task, check_value, get_task, validate_config
 
 _TOP_KEYS = {"task", "name", "output", "description", "base", "sweep", "zip"}
 
@@ -89,7 +91,7 @@ class Study:
                     parts.append(f"{k}-{v}")
                 coords[axis.dim] = i if len(axis.keys) > 1 else axis.values[i][0]
             name = "_".join(parts).replace("/", "-").replace(":", "-").replace(",", "-") or "point"
-            out.append(Point(name, coords, validate_config(self.task, config)))
+            out.append(Point(name, coords, dataclasses.asdict(from_mapping(self.task.load().Config, config))))
         return out
 
 
@@ -131,10 +133,10 @@ def load_study(path: str | os.PathLike) -> Study:
     base = raw.get("base", {})
     if not isinstance(base, dict):
         raise InvalidInputError("base must be a table")
-    base = {k: check_value(task, k, v, f"base.{k}") for k, v in base.items()}
+    base = {k: check_value(task.load().Config, k, v, f"base.{k}") for k, v in base.items()}
     axes, seen = [], set()
     for k, spec in raw.get("sweep", {}).items():
-        values = [check_value(task, k, v, f"sweep.{k}") for v in _expand_values(f"sweep.{k}", spec)]
+        values = [check_value(task.load().Config, k, v, f"sweep.{k}") for v in _expand_values(f"sweep.{k}", spec)]
         axes.append(Axis(k, (k,), tuple((v,) for v in values)))
         seen.add(k)
     for j, z in enumerate(raw.get("zip", [])):
@@ -144,7 +146,7 @@ def load_study(path: str | os.PathLike) -> Study:
         keys = [k for k in z if k != "dim"]
         if not keys:
             raise InvalidInputError(f"{where} has no keys to vary")
-        columns = [[check_value(task, k, v, f"{where}.{k}") for v in _expand_values(f"{where}.{k}", z[k])] for k in keys]
+        columns = [[check_value(task.load().Config, k, v, f"{where}.{k}") for v in _expand_values(f"{where}.{k}", z[k])] for k in keys]
         if len({len(c) for c in columns}) != 1:
             raise InvalidInputError(f"{where}: zipped keys {keys} need lists of equal length")
         axes.append(Axis(z["dim"], tuple(keys), tuple(zip(*columns))))
@@ -173,7 +175,8 @@ def _execute(task_name: str, config: dict, coords: dict, path: str) -> tuple[flo
     t = time.perf_counter()
     try:
         before = checkpoint_progress(checkpoint)[1] if checkpoint.exists() else 0.0  # a resumed point's earlier time
-        ds = task.run(config, checkpoint=checkpoint) if task.checkpointed else task.run(config)
+        experiment = task.load()
+        ds = experiment.run(from_mapping(experiment.Config, config), checkpoint=checkpoint)
         seconds = time.perf_counter() - t
         ds.attrs.update({"point": path.stem, "point_coords": coords, "point_seconds": before + seconds})
         write_netcdf(ds, path)

@@ -25,14 +25,15 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from pyosc import memory
-from pyosc import phase_reduction as pr
 from pyosc import topology as T
-from pyosc.engines.base import Nudge, RelaxOptions, get_engine
+from pyosc.data import patterns as memory
+from pyosc.engines import get_engine
+from pyosc.engines.base import Nudge, RelaxOptions
 from pyosc.models import onn, vdp, xy
+from pyosc.models import phase_reduction as pr
 from pyosc.results import provenance, write_netcdf
 from pyosc.training.ep import random_phases
-from pyosc.training.ep_onn import (
+from pyosc.training.memory import (
     MemoryEPConfig,
     evaluate_memory,
     implicit_gradient,

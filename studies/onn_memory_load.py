@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from pyosc import memory
+from pyosc.data import patterns as memory
 from pyosc.models import onn
 from pyosc.results import provenance, write_netcdf
-from pyosc.training.ep_onn import MemoryEPConfig, evaluate_memory, train_memory_ep
 from pyosc.training.hebbian import hebbian_couplings
+from pyosc.training.memory import MemoryEPConfig, evaluate_memory, train_memory_ep
 
 OUT = Path(__file__).resolve().parent / "results" / "onn"
 

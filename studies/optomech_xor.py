@@ -16,12 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-import pyosc  # noqa: F401
-from pyosc import datasets
-from pyosc.engines.base import IntegrateOptions
+from pyosc.data import datasets
+from pyosc.experiments import optomech_xor as ad
 from pyosc.models import optomech as om
 from pyosc.results import read_netcdf, write_netcdf
-from pyosc.training import adjoint as ad
 
 OUT = Path(__file__).resolve().parent / "results" / "optomech"
 SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.5)
@@ -30,14 +28,12 @@ SIGMAS = (0.0, 0.1, 0.2, 0.3, 0.5)
 def train(args) -> None:
     cfg = {"n_iterations": args.iterations, "seed": args.seed, "learning_rate": args.lr, "f_max": args.f_max,
            "k_max": args.k_max, "t1": args.t1, "sign": args.sign, "patience": args.patience, "loss": args.loss,
-           "gradient": args.gradient, "max_restarts": args.max_restarts,
-           "integrate": IntegrateOptions(rtol=1e-6, atol=1e-6, max_steps=args.max_steps)}
-    cell = om.CELLS[args.cell]
+           "gradient": args.gradient, "max_restarts": args.max_restarts, "rtol": 1e-6, "max_steps": args.max_steps,
+           "n_runs": args.runs, "cell": args.cell}
     inits = {4: args.inits_4, 20: args.inits_20}
     sets = {4: datasets.xor(), 20: ad.noisy_xor(5, args.train_noise, np.random.default_rng([args.seed, 2]))}
     for n in args.sets:
-        ds = ad.train_adjoint(sets[n], ad.AdjointConfig(**cfg, n_inits=inits[n]), n_runs=args.runs, cell=cell,
-                              progress=False)
+        ds = ad.train_adjoint(sets[n], ad.Config(**cfg, n_inits=inits[n]), progress=False)
         write_netcdf(ds, OUT / f"xor_{n}{args.tag}.nc")
         print(f"{n} samples: {ds.attrs['wall_time_s']:.0f} s; 100 % accuracy: {np.mean(ds.solved.values):.0%} of runs, "
               f"without restarts {np.mean(ds.solved_first_attempt.values):.0%}; restarts {int(ds.n_restarts.sum())}",

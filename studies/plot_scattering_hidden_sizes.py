@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pyosc.datasets import get_data_home
+from pyosc.data.datasets import get_data_home
 from pyosc.results import read_netcdf
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scattering_hidden_sizes"
@@ -37,7 +37,7 @@ def main() -> dict:
         entry = {"published_best": float(pub.max()), "published_best_iteration": int(pub_it[pub.argmax()]),
                  "published_iterations": int(pub_it[-1])}
         if np.isfinite(acc).any():
-            it = acc.iteration.values
+            it = acc.evaluation.values
             k = int(np.nanargmax(acc.values))
             within = pub[pub_it <= it[-1]]
             entry.update(iterations=int(it[-1]), best=float(acc[k]), best_iteration=int(it[k]),

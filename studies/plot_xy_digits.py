@@ -24,11 +24,11 @@ for path in sorted(folder.glob("*.nc")):
     relax = ds.attrs["config"]["relax"]
     protocol = f"T = {relax['t_max']:g}" if relax["method"] == "ode" else "relaxed"
     best = float(acc.max())
-    ax.plot(acc.checkpoint, 100 * acc,
+    ax.plot(acc.evaluation, 100 * acc,
             label=f"{name} seed {seed}, {protocol} ({ds.attrs['n_trainable']} par.), best {100 * best:.1f} %")
     if name in PAPER_BEST and seed == 0:
         ax.axhline(100 * PAPER_BEST[name], ls=":", color=ax.lines[-1].get_color(), lw=1)
-    print(f"{name:22s} seed {seed} {protocol:8s} best test accuracy {100 * best:.1f} % at iteration {int(acc.checkpoint[int(acc.argmax('checkpoint'))])}"
+    print(f"{name:22s} seed {seed} {protocol:8s} best test accuracy {100 * best:.1f} % at iteration {int(acc.evaluation[int(acc.argmax('evaluation'))])}"
           f" (paper {100 * PAPER_BEST.get(name, float('nan')):.1f} %), final {100 * float(acc[-1]):.1f} %, "
           f"{ds.attrs['wall_time_s'] / 60:.0f} min")
 ax.set(xlabel="EP iteration (batch 300)", ylabel="test accuracy (%)", ylim=(0, 100),

@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pyosc.datasets import get_data_home
+from pyosc.data.datasets import get_data_home
 from pyosc.results import read_netcdf
 
 RESULTS = Path(__file__).resolve().parent / "results" / "scattering"
@@ -27,7 +27,7 @@ def ours(tag: str) -> tuple[np.ndarray, np.ndarray, str] | None:
     nc, ckpt = RESULTS / f"digits_{tag}.nc", RESULTS / f"digits_{tag}.ckpt.npz"
     if nc.exists():
         ds = read_netcdf(nc)
-        return ds["iteration"].values, ds["test_accuracy"].values, "finished"
+        return ds["evaluation"].values, ds["test_accuracy"].values, "finished"
     if ckpt.exists():
         with np.load(ckpt) as f:
             return f["hist/iteration"], f["hist/test_accuracy"], "in progress"

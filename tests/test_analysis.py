@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from pyosc import analysis, datasets, plots
+from pyosc import analysis, plots
 from pyosc import topology as T
+from pyosc.data import datasets
 from pyosc.errors import InvalidInputError
 from pyosc.models import xy
 from pyosc.training.ep import EPConfig, train_ep
@@ -21,7 +22,7 @@ def test_learning_speed_of_an_exponential_decay():
 
 
 def test_accuracy_summaries_and_confusion():
-    acc = xr.DataArray([[0.2, 0.9, 0.8]], dims=("run", "checkpoint"))
+    acc = xr.DataArray([[0.2, 0.9, 0.8]], dims=("run", "evaluation"))
     assert analysis.best_accuracy(acc).item() == 0.9 and analysis.final_accuracy(acc).item() == 0.8
     m = analysis.confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
     np.testing.assert_array_equal(m, [[1, 1, 0], [0, 1, 0], [0, 0, 1]])

@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 
-from pyosc import datasets
 from pyosc import topology as T
-from pyosc.engines.base import Nudge, RelaxOptions, get_engine
+from pyosc.data import datasets
+from pyosc.engines import get_engine
+from pyosc.engines.base import Nudge, RelaxOptions
 from pyosc.errors import InvalidInputError
 from pyosc.models import xy
 from pyosc.training.ep import random_phases
@@ -123,15 +124,38 @@ def test_bad_engine_inputs_raise(rng):
         get_engine("fortran")
     with pytest.raises(InvalidInputError, match="model"):
         ENGINE.relax("kuramoto", p, phi0, topo)
+    with pytest.raises(InvalidInputError, match="leaves uncoupled"):
+        ENGINE.relax("xy", p, phi0, T.layered([2, 2, 1]))
+    with pytest.raises(InvalidInputError, match="integrator"):
+        RelaxOptions(integrator="Tsit5")
+    with pytest.raises(InvalidInputError, match="options must be"):
+        ENGINE.relax("xy", p, phi0, topo, options={"tol": 1e-8})
+
+
+def test_params_cross_as_mappings_or_namedtuples(rng):
+    """A mapping and the model's NamedTuple give the same computation; results are records of NumPy arrays and the
+    EP gradient is a dict keyed by the model's parameter names."""
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, rng, scheme="xor")
+    d = datasets.xor()
+    phi0 = random_phases(rng, d.x, 2, 5, None)
+    a = ENGINE.ep_step("xy", p, phi0, topo, Nudge(0.1, d.y))
+    b = ENGINE.ep_step("xy", p._asdict(), phi0, topo, Nudge(0.1, d.y))
+    assert list(a.gradient) == ["W", "h", "psi"]
+    for name in ("W", "h", "psi"):
+        assert isinstance(a.gradient[name], np.ndarray) and a.gradient[name].shape == getattr(p, name).shape
+        np.testing.assert_array_equal(a.gradient[name], b.gradient[name])
+    np.testing.assert_array_equal(a.nudged.phi, b.nudged.phi)
+    assert isinstance(a.free.converged, np.ndarray) and a.free.converged.dtype == bool
 
 
 @pytest.mark.parametrize("n_runs", [None, 2])
 def test_staged_newton_matches_one_batch(rng, monkeypatch, n_runs):
     """The Newton loop shrinks its batch to the states still moving (stages of 128, 64, 32 states here); each
     state ends where the loop over the whole batch takes it, after the same number of iterations."""
-    from pyosc.engines import jax_engine
+    from pyosc.engines.jax import relax as jax_relax
 
-    assert jax_engine._stage_sizes(300) == [300, 150, 75, 37] and jax_engine._stage_sizes(12) == [12]
+    assert jax_relax._stage_sizes(300) == [300, 150, 75, 37] and jax_relax._stage_sizes(12) == [12]
     topo = T.all_to_all(12, 2, 2)
     p = xy.init_params(topo, rng, scheme="all-to-all", n_runs=n_runs)
     x = rng.uniform(-np.pi / 2, np.pi / 2, (16, 2))
@@ -139,10 +163,10 @@ def test_staged_newton_matches_one_batch(rng, monkeypatch, n_runs):
     phi0 = random_phases(rng, x, 8, topo.n_units, n_runs)
     engine, nudge = get_engine("jax"), Nudge(0.5, y)
     staged = engine.relax("xy", p, phi0, topo, nudge)
-    monkeypatch.setattr(jax_engine, "_stage_sizes", lambda n: [n])
-    jax_engine._compiled.cache_clear()
+    monkeypatch.setattr(jax_relax, "_stage_sizes", lambda n: [n])
+    jax_relax._compiled.cache_clear()
     whole = engine.relax("xy", p, phi0, topo, nudge)
-    jax_engine._compiled.cache_clear()
+    jax_relax._compiled.cache_clear()
     assert staged.converged.all() and whole.converged.all()
     assert np.mean(whole.work < whole.work.max()) > 0.5  # most states finish well before the slowest
     np.testing.assert_array_equal(staged.work, whole.work)

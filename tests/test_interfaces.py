@@ -7,9 +7,9 @@ import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 
-from pyosc.classifier import XYClassifier
 from pyosc.cli import main
 from pyosc.errors import InvalidInputError
+from pyosc.estimators import XYClassifier
 from pyosc.results import read_netcdf
 
 
@@ -24,7 +24,7 @@ def test_classifier_fit_predict_score():
     assert clf.predict(X[180:]).shape == (60,)
     assert set(np.unique(clf.predict(X))) <= {0, 1, 2}
     assert clf.score(X[180:], y[180:]) > 0.6  # three classes: chance is 1/3
-    assert clf.history_.sizes["iteration"] == 60 and clf.params_.W.shape == (75, 75)
+    assert clf.history_.sizes["iteration"] == 60 and clf.params_["W"].shape == (75, 75)
 
 
 def test_classifier_bad_inputs():
@@ -41,7 +41,7 @@ def test_classifier_bad_inputs():
 
 def test_cli_trains_xor_and_writes_netcdf(tmp_path, capsys):
     out = tmp_path / "xor.nc"
-    assert main(["train", "xor", "--runs", "3", "--iterations", "30", "--quiet", "--out", str(out)]) == 0
+    assert main(["train", "xor", "--n-runs", "3", "--n-iterations", "30", "--quiet", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert "final distance" in text and "xor.nc" in text
     ds = read_netcdf(out)
@@ -51,17 +51,17 @@ def test_cli_trains_xor_and_writes_netcdf(tmp_path, capsys):
 
 def test_cli_fixed_horizon_protocol_with_checkpoint(tmp_path, capsys):
     out, ckpt = tmp_path / "xor.nc", tmp_path / "xor.ckpt.npz"
-    args = ["train", "xor", "--runs", "2", "--iterations", "5", "--quiet", "--out", str(out), "--method", "ode",
+    args = ["train", "xor", "--n-runs", "2", "--n-iterations", "5", "--quiet", "--out", str(out), "--method", "ode",
             "--t-max", "2", "--shared-steps", "--tol", "1e-6", "--checkpoint", str(ckpt)]
     assert main(args) == 0
-    relax = read_netcdf(out).attrs["config"]["relax"]
+    relax = read_netcdf(out).attrs["training"]["relax"]
     assert relax["t_max"] == 2.0 and relax["shared_steps"] and relax["rtol"] == 1e-8
     assert read_netcdf(out).unconverged.values.min() > 0  # t = 2 is far from steady
     assert not ckpt.exists()
 
 
 def test_cli_reports_bad_topology(capsys):
-    assert main(["train", "digits", "--arch", "ring:5", "--iterations", "1", "--quiet"]) == 2
+    assert main(["train", "digits", "--arch", "ring:5", "--n-iterations", "1", "--quiet"]) == 2
     assert "unknown topology 'ring:5'" in capsys.readouterr().err
 
 

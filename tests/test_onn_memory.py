@@ -2,13 +2,13 @@
 import numpy as np
 import pytest
 
-from pyosc import memory
 from pyosc.cli import main
+from pyosc.data import patterns as memory
 from pyosc.errors import InvalidInputError
 from pyosc.models import onn
 from pyosc.results import read_netcdf, write_netcdf
-from pyosc.training.ep_onn import MemoryEPConfig, evaluate_memory, train_memory_ep
 from pyosc.training.hebbian import hebbian_couplings
+from pyosc.training.memory import MemoryEPConfig, evaluate_memory, retrieve, train_memory_ep
 
 
 def test_patterns_corruption_and_encoding(rng):
@@ -55,7 +55,7 @@ def test_ep_memory_beats_hebbian_small(tmp_path):
 def test_cli_onn_memory(tmp_path, capsys):
     out = tmp_path / "cli.nc"
     # the shapes of test_ep_memory_beats_hebbian_small (3 letters, 4 and 30 trials): no new compilation
-    assert main(["train", "onn-memory", "--letters", "KET", "--iterations", "2", "--eval-trials", "30",
+    assert main(["train", "onn-memory", "--letters", "KET", "--n-iterations", "2", "--eval-trials", "30",
                  "--out", str(out), "--quiet"]) == 0
     assert "exact retrieval: EP" in capsys.readouterr().out
     ds = read_netcdf(out)
@@ -75,4 +75,4 @@ def test_bad_memory_inputs_raise(rng):
     with pytest.raises(InvalidInputError, match="beta"):
         MemoryEPConfig(beta=0.0)
     with pytest.raises(InvalidInputError, match="corrupted must have shape"):
-        memory.retrieve(onn.make_params(np.zeros((26, 26)), onn.coupling_function()), np.ones((2, 25)), rng)
+        retrieve(onn.make_params(np.zeros((26, 26)), onn.coupling_function()), np.ones((2, 25)), rng)

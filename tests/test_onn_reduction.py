@@ -2,11 +2,12 @@
 import numpy as np
 import pytest
 
-from pyosc import phase_reduction as pr
 from pyosc import topology as T
-from pyosc.engines.base import RelaxOptions, get_engine
+from pyosc.engines import get_engine
+from pyosc.engines.base import RelaxOptions
 from pyosc.errors import InvalidInputError
 from pyosc.models import onn, vdp
+from pyosc.models import phase_reduction as pr
 
 
 @pytest.fixture(scope="module")

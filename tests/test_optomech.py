@@ -1,26 +1,21 @@
 """Optomechanical cells and networks: Bessel power balance vs microscopic model, locking, phase reduction
-and its XY limit, adjoint gradients vs finite differences, electrostatic coupling, bad inputs."""
+and its XY limit, adjoint gradients vs finite differences, electrostatic coupling, bad inputs. Every
+integration and gradient goes through the engine interface."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from pyosc import topology as T
-from pyosc.engines import jax_dynamics as jd
-from pyosc.engines.base import (
-    FinalLoss,
-    IntegrateOptions,
-    RelaxOptions,
-    SteadyStateOptions,
-    get_engine,
-)
+from pyosc.engines import get_engine
+from pyosc.engines.base import FinalLoss, IntegrateOptions, RelaxOptions, SteadyStateOptions
 from pyosc.errors import ConvergenceError, InvalidInputError
 from pyosc.models import electrostatic as es
 from pyosc.models import optomech as om
 
 ENGINE = get_engine("jax")
 CELL = om.REFERENCE_CELL
-MICRO = IntegrateOptions(solver="Dopri8", rtol=1e-9, atol=1e-9, max_steps=200_000)
+MICRO = IntegrateOptions(method="dopri8", rtol=1e-9, atol=1e-9, max_steps=200_000)
 AVG = IntegrateOptions(rtol=1e-10, atol=1e-10, max_steps=4096)
 
 
@@ -171,18 +166,16 @@ def test_phase_reduction_follows_averaged_network(cycle, table, rng):
 
 
 def _fd_check(model, params, y0, t1, targets, names, options, rel, inputs=None, outputs=(-1,)):
-    """Adjoint gradient vs central differences of the same (compiled, forward-only) loss."""
-    loss, grad = jd.loss_and_grad(model, params, y0, t1, targets, inputs=inputs, outputs=outputs, options=options)
-    tables = om.get_model(model).tables
-    x = np.zeros((y0.shape[0], 0)) if inputs is None else inputs
-    forward = jax.jit(jd.loss_fn(model, options, outputs, "distance"))
+    """Adjoint gradient vs central differences of the same loss, from forward integrations (engine.integrate)."""
+    loss, grad = ENGINE.final_state_loss_and_grad(model, params, y0, t1, FinalLoss(targets, outputs), inputs=inputs,
+                                                  options=options)
 
     def value(p):
-        free = {k: jnp.asarray(v) for k, v in p.items() if k not in tables}
-        return float(forward(free, {k: jnp.asarray(p[k]) for k in tables}, jnp.asarray(y0), jnp.asarray(x),
-                             jnp.asarray(targets), t1)[0])
+        y1 = ENGINE.integrate(model, p, y0, [t1], inputs=inputs, options=options)[..., -1, :, :]
+        phi = np.asarray(om.DYNAMICS[model].phase(t1, y1, p))[..., list(outputs)]
+        return float(np.mean(0.5 * np.mean(1 - np.cos(phi - targets[:, None, :]), axis=-1)))
 
-    assert value(params) == pytest.approx(float(loss), rel=1e-12)
+    assert value(params) == pytest.approx(float(loss), rel=1e-9)
     for name, idx, step in names:
         plus, minus = {k: np.array(v) for k, v in params.items()}, {k: np.array(v) for k, v in params.items()}
         pair = name in ("K", "J", "C")  # symmetric matrices: perturb the pair
@@ -210,8 +203,9 @@ def test_adjoint_gradient_averaged_model_matches_finite_differences(cycle, table
     loss, grad = _fd_check("optomech-averaged", p, y0, 3000.0, targets, names, AVG, 1e-5, inputs=x)
     assert 0 < loss < 1
     # the stiff solver (Kvaerno5) gives the same gradient to its tolerance
-    opts = IntegrateOptions(solver="Kvaerno5", rtol=1e-9, atol=1e-9, max_steps=4096, checkpoints=4096)
-    _, g = jd.loss_and_grad("optomech-averaged", p, y0, 3000.0, targets, inputs=x, options=opts)
+    opts = IntegrateOptions(method="kvaerno5", rtol=1e-9, atol=1e-9, max_steps=4096, saved_states=4096)
+    _, g = ENGINE.final_state_loss_and_grad("optomech-averaged", p, y0, 3000.0, FinalLoss(targets), inputs=x,
+                                            options=opts)
     np.testing.assert_allclose(g["K"], grad["K"], rtol=1e-4, atol=1e-6 * np.abs(grad["K"]).max())
 
 
@@ -221,7 +215,7 @@ def test_adjoint_gradient_microscopic_model_matches_finite_differences(cycle):
     y0 = om.micro_initial_state(CELL, cycle.amplitude * np.exp(1j * np.array([[[0.0, 1.5]]])))
     t1 = 100 * 2 * np.pi  # 100 mechanical periods
     names = [("K", (0, 1), 1e-6), ("psi", (1,), 1e-5), ("power", (), 1e-7)]
-    opts = IntegrateOptions(solver="Dopri8", rtol=1e-11, atol=1e-11, max_steps=20_000)
+    opts = IntegrateOptions(method="dopri8", rtol=1e-11, atol=1e-11, max_steps=20_000)
     _fd_check("optomech-micro", p, y0, t1, np.array([[0.3]]), names, opts, 1e-4)
 
 
@@ -244,8 +238,7 @@ def test_steady_state_gradient_matches_finite_differences_and_long_dynamics(cycl
     opts = SteadyStateOptions(tol=1e-12)
     loss, grad, ok = ENGINE.steady_state_loss_and_grad(model, p, y0, spec, inputs=x, options=opts)
     assert ok.shape == (2, 2) and ok.all()
-    value = lambda q: float(jd.steady_state_loss_and_grad(model, q, y0, targets, outputs=(4,), kind="log",
-                                                          inputs=x, options=opts)[0])
+    value = lambda q: float(ENGINE.steady_state_loss_and_grad(model, q, y0, spec, inputs=x, options=opts)[0])
     names = [("K", (0, 4)), ("K", (2, 3)), ("f", (3,)), ("psi", (4,))] if model == "optomech-averaged" else \
         [("J", (0, 4)), ("C", (2, 3)), ("h", (3,)), ("psi", (4,))]
     for name, idx in names:
@@ -259,7 +252,7 @@ def test_steady_state_gradient_matches_finite_differences_and_long_dynamics(cycl
         g = grad[name][idx] + (grad[name][idx[::-1]] if len(idx) == 2 else 0.0)
         assert g == pytest.approx(fd, rel=1e-5, abs=1e-8 * np.abs(grad[name]).max()), (name, idx, g, fd)
     # the dynamics, integrated long enough, settle on the same states and give the same loss
-    dyn_loss, _ = jd.loss_and_grad(model, p, y0, 6e4, targets, outputs=(4,), kind="log", inputs=x, options=AVG)
+    dyn_loss, _ = ENGINE.final_state_loss_and_grad(model, p, y0, 6e4, spec, inputs=x, options=AVG)
     assert float(dyn_loss) == pytest.approx(float(loss), rel=1e-6)
 
 
@@ -324,8 +317,12 @@ def test_bad_inputs_are_reported(table):
         ENGINE.integrate("optomech-averaged", p, y0, [2.0, 1.0])
     with pytest.raises(InvalidInputError, match="inputs"):
         ENGINE.integrate("optomech-averaged", p, y0, [1.0], inputs=np.zeros((1, 3)))
-    with pytest.raises(InvalidInputError, match="solver"):
-        IntegrateOptions(solver="Euler")
+    with pytest.raises(InvalidInputError, match="method"):
+        IntegrateOptions(method="euler")
+    with pytest.raises(InvalidInputError, match="dynamics model"):
+        ENGINE.relax("optomech-averaged", p, y0, T.all_to_all(2, 0, 1))
+    with pytest.raises(InvalidInputError, match="energy model"):
+        ENGINE.integrate("xy", p, y0, [1.0])
     with pytest.raises(InvalidInputError, match="one column per output"):
         FinalLoss(np.zeros((2, 2)), outputs=(1,))
     with pytest.raises(InvalidInputError, match="kappa"):
@@ -338,11 +335,11 @@ def test_bad_inputs_are_reported(table):
 
 def test_xor_cli_writes_history(tmp_path):
     from pyosc.cli import main
+    from pyosc.experiments import optomech_xor as ad
     from pyosc.results import read_netcdf
-    from pyosc.training import adjoint as ad
 
     out = tmp_path / "xor.nc"
-    assert main(["train", "optomech-xor", "--model", "optomech-phase", "--runs", "2", "--iterations", "3",
+    assert main(["train", "optomech-xor", "--model", "optomech-phase", "--n-runs", "2", "--n-iterations", "3",
                  "--n-inits", "1", "--eval-every", "0", "--t1", "500", "--quiet", "--out", str(out)]) == 0
     ds = read_netcdf(out)
     assert ds.loss.dims == ("run", "iteration") and ds.loss.shape == (2, 3)
@@ -353,4 +350,4 @@ def test_xor_cli_writes_history(tmp_path):
     assert np.all(ad.robustness(ds, 0.3, n_trials=2) >= 0)
     assert ad.phase_map(ds, n_grid=3, n_inits=1).shape == (2, 3, 3, 1)
     with pytest.raises(InvalidInputError, match="sign"):
-        ad.AdjointConfig(sign="sideways")
+        ad.Config(sign="sideways")

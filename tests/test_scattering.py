@@ -1,25 +1,23 @@
 """Linear wave-scattering networks: physics invariants, gradients, solvers, data and training."""
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pyosc.data.detunings import replicate_inputs
+from pyosc.engines.scattering import choose_method, green_columns, layered_green_columns
 from pyosc.errors import InvalidInputError, PyoscError
 from pyosc.models.scattering import (
     CoupledModeNetwork,
     LayeredNetwork,
     Readout,
     UnstableNetworkError,
-    replicate_inputs,
     single_mode_s,
 )
-from pyosc.scattering_solvers import choose_method, green_columns, layered_green_columns
-from pyosc.training.scattering import (
+from pyosc.training.green import (
     TrainConfig,
     layered_loss_and_gradient,
     layered_outputs,
@@ -27,6 +25,7 @@ from pyosc.training.scattering import (
     paper_initialisation,
     train_network,
 )
+from pyosc.training.loop import TrainingInterrupted
 
 DATA_HOME = Path(os.environ.get("PYOSC_DATA_HOME", Path(__file__).resolve().parents[2] / "shared" / "data"))
 METHODS = ["dense", "sparse-lu"]
@@ -290,7 +289,7 @@ def test_racetrack_network_trains_its_coupler_detunings():
     x = rng.uniform(-1, 1, (200, 2))
     labels = (x[:, 0] > x[:, 1]).astype(int)
     trainable = {"detuning": np.arange(net.n_modes) >= 4, "coupling": False}
-    cfg = TrainConfig(iterations=150, batch_size=50, lr=0.05, lr_scale={}, eval_every=25)
+    cfg = TrainConfig(n_iterations=150, batch_size=50, learning_rate=0.05, lr_scale={}, eval_every=25)
     final, _, ds = train_network(net, x, labels, x, labels, cfg, readout=Readout.diagonal([2, 3]), trainable=trainable)
     assert ds["train_loss"].values[-1] < 0.7 * ds["train_loss"].values[0]
     assert ds["test_accuracy"].values[-1] > 0.75
@@ -343,7 +342,7 @@ def require_data(*names):
 
 
 def test_input_encoding_and_missing_files(tmp_path):
-    from pyosc.datasets_scattering import encode_detunings, load_neuroscatter_params
+    from pyosc.data.detunings import encode_detunings, load_neuroscatter_params
 
     np.testing.assert_array_equal(encode_detunings([[0, 8, 16]]), [[5, 5, 2.5, 2.5, 0, 0]])
     with pytest.raises(InvalidInputError, match="pixels must lie"):
@@ -354,12 +353,10 @@ def test_input_encoding_and_missing_files(tmp_path):
 
 def test_released_parameters_classify_optdigits():
     require_data("optdigits.tes", "neuroscatter-N2-80/JJ0.csv")
-    from pyosc.datasets_scattering import (
-        load_neuroscatter_params,
-        load_optdigits_detunings,
-    )
+    from pyosc.data.detunings import load_optdigits_detunings
+    from pyosc.experiments.scattering_digits import released_network
 
-    net = load_neuroscatter_params(DATA_HOME)
+    net = released_network(DATA_HOME)
     assert net.sizes == (128, 80, 10)
     x, labels = load_optdigits_detunings("test", data_home=DATA_HOME)
     assert x.shape == (1797, 128)
@@ -369,9 +366,9 @@ def test_released_parameters_classify_optdigits():
     assert np.mean(np.argmax(layered_outputs(flipped, x), axis=1) == labels) < 0.5
 
 
-def test_training_learns_and_resumes_identically(tmp_path):
+def test_training_learns_and_resumes_identically(tmp_path, interrupt_at):
     require_data("optdigits.tra", "optdigits.tes")
-    from pyosc.datasets_scattering import load_optdigits_detunings
+    from pyosc.data.detunings import load_optdigits_detunings
     from pyosc.results import read_netcdf, write_netcdf
 
     x, y = load_optdigits_detunings("train", data_home=DATA_HOME)
@@ -379,24 +376,28 @@ def test_training_learns_and_resumes_identically(tmp_path):
     pick = np.random.default_rng(0).permutation(len(y))[:400]  # the file is grouped by class
     x, y, xt, yt = x[pick], y[pick], xt[:300], yt[:300]
     net = paper_initialisation([128, 12, 10], np.random.default_rng(0))
-    cfg = TrainConfig(iterations=60, batch_size=100, eval_every=10)
+    cfg = TrainConfig(n_iterations=60, batch_size=100, eval_every=10)
     final, _best, ds = train_network(net, x, y, xt, yt, cfg)
     assert ds["test_accuracy"].values[-1] > 0.6
     assert ds["train_loss"].values[-1] < 0.5 * ds["train_loss"].values[0]
     ckpt = tmp_path / "run.npz"
-    train_network(net, x, y, xt, yt, TrainConfig(iterations=25, batch_size=100, eval_every=10), checkpoint=ckpt)
+    with pytest.raises(TrainingInterrupted):  # Ctrl-C after 25 iterations
+        train_network(net, x, y, xt, yt, cfg, checkpoint=ckpt, progress=interrupt_at(25))
     resumed, _, ds2 = train_network(net, x, y, xt, yt, cfg, checkpoint=ckpt)
     for name, v in final.parameters().items():
         np.testing.assert_array_equal(resumed.parameters()[name], v)
-    assert list(ds2["iteration"].values) == [10, 20, 25, 30, 40, 50, 60]  # the short run also evaluated at its end
-    np.testing.assert_array_equal(ds2["test_accuracy"].values[[0, 1, 3, 4, 5, 6]], ds["test_accuracy"].values)
+    assert list(ds2["evaluation"].values) == [10, 20, 30, 40, 50, 60]
+    for name in ("test_accuracy", "train_loss", "train_accuracy"):
+        np.testing.assert_array_equal(ds2[name].values, ds[name].values)
     back = read_netcdf(write_netcdf(ds, tmp_path / "h.nc"))
     assert back.attrs["config"]["batch_size"] == 100 and back.attrs["best_iteration"] == ds.attrs["best_iteration"]
-    adam_cfg = TrainConfig(iterations=30, batch_size=100, eval_every=10, optimizer="adam", lr=0.01, lr_scale={})
+    adam_cfg = TrainConfig(n_iterations=30, batch_size=100, eval_every=10, optimizer="adam", learning_rate=0.01,
+                           lr_scale={})
     adam_final, _, adam = train_network(net, x, y, xt, yt, adam_cfg)
     assert adam["train_loss"].values[-1] < 0.5 * adam["train_loss"].values[0]
     ckpt_adam = tmp_path / "adam.npz"  # Adam's moments and step count survive a restart
-    train_network(net, x, y, xt, yt, dataclasses.replace(adam_cfg, iterations=15), checkpoint=ckpt_adam)
+    with pytest.raises(TrainingInterrupted):
+        train_network(net, x, y, xt, yt, adam_cfg, checkpoint=ckpt_adam, progress=interrupt_at(15))
     adam_resumed = train_network(net, x, y, xt, yt, adam_cfg, checkpoint=ckpt_adam)[0]
     for name, v in adam_final.parameters().items():
         np.testing.assert_array_equal(adam_resumed.parameters()[name], v)
@@ -406,14 +407,14 @@ def test_classifier_and_cli(tmp_path):
     require_data("optdigits.tra", "optdigits.tes")
     from sklearn.base import clone
 
-    from pyosc.classifiers_scattering import ScatteringClassifier
-    from pyosc.cli import scattering as cli
-    from pyosc.datasets import load_optdigits
+    from pyosc.cli import main
+    from pyosc.data.datasets import load_optdigits
+    from pyosc.estimators import ScatteringClassifier
     from pyosc.results import read_netcdf
 
     px, y = load_optdigits("train", DATA_HOME)
     pt, yt = load_optdigits("test", DATA_HOME)
-    clf = ScatteringClassifier(hidden=0, iterations=100, batch_size=100, random_state=0)
+    clf = ScatteringClassifier(hidden=0, n_iterations=100, batch_size=100, random_state=0)
     assert clone(clf).get_params() == clf.get_params()
     pick = np.random.default_rng(0).permutation(len(y))[:600]
     assert clf.fit(px[pick], y[pick]).score(pt[:300], yt[:300]) > 0.7
@@ -423,11 +424,8 @@ def test_classifier_and_cli(tmp_path):
     with pytest.raises(InvalidInputError, match="features"):
         clf.predict(pt[:5, :32])
 
-    parser = argparse.ArgumentParser()
-    cli.add_tasks(parser.add_subparsers())
     out = tmp_path / "run.nc"
-    args = parser.parse_args(["scattering-digits", "--hidden", "0", "--iterations", "20", "--eval-every", "10",
-                              "--data-home", str(DATA_HOME), "--out", str(out), "--no-progress"])
-    assert args.func(args) == 0
+    assert main(["train", "scattering-digits", "--hidden", "0", "--n-iterations", "20", "--eval-every", "10",
+                 "--data-home", str(DATA_HOME), "--out", str(out), "--quiet"]) == 0
     ds = read_netcdf(out)
     assert ds.sizes["evaluation"] == 2 and ds.attrs["config"]["hidden"] == 0

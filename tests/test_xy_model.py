@@ -5,7 +5,7 @@ import pytest
 
 from pyosc import topology as T
 from pyosc.errors import InvalidInputError
-from pyosc.models import xy
+from pyosc.models import registry, xy
 
 
 @pytest.fixture
@@ -89,3 +89,17 @@ def _set(a, idx, v):
     a = np.array(a, dtype=np.result_type(a, type(v)))
     a[idx] = v
     return a
+
+
+def test_validate_params_takes_mappings_and_names_missing_keys(net):
+    _, p, _ = net
+    q = xy.validate_params(p._asdict(), 6)
+    assert isinstance(q, xy.XYParams) and all(np.array_equal(a, b) for a, b in zip(q, p))
+    with pytest.raises(InvalidInputError, match=r"missing \['h'\], unexpected \['omega'\]"):
+        xy.validate_params({"W": p.W, "psi": p.psi, "omega": p.h})
+    with pytest.raises(InvalidInputError, match="zero diagonal"):
+        xy.validate_params(p._replace(W=np.asarray(p.W) + np.eye(6)))
+    with pytest.raises(InvalidInputError, match="W must have shape"):
+        xy.validate_params(p, 7)
+    stacked, runs = registry.validate_params("xy", {k: np.stack([v, v]) for k, v in p._asdict().items()})
+    assert runs == 2 and stacked["W"].shape == (2, 6, 6)

@@ -3,10 +3,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from pyosc.studies import collect_to_file, load_study, run_study, study_status
 
-
-def add_commands(commands) -> None:
+def add_command(commands) -> None:
     study = commands.add_parser("study", help="run, collect and plot parameter studies (TOML study files)")
     sub = study.add_subparsers(dest="study_command", required=True)
     run = sub.add_parser("run", help="run every pending point of a study (resumes a killed study)")
@@ -28,6 +26,8 @@ def add_commands(commands) -> None:
 
 
 def _run(args) -> int:
+    from pyosc.studies import load_study, run_study
+
     study = load_study(args.file)
     summary = run_study(study, args.executor, args.workers, args.scheduler, progress=not args.quiet)
     print(f"study {study.name}: {summary}")
@@ -37,6 +37,8 @@ def _run(args) -> int:
 
 
 def _status(args) -> int:
+    from pyosc.studies import load_study, study_status
+
     study = load_study(args.file)
     points = study_status(study)
     for point in points:
@@ -47,6 +49,8 @@ def _status(args) -> int:
 
 
 def _collect(args) -> int:
+    from pyosc.studies import collect_to_file, load_study
+
     path = collect_to_file(load_study(args.file))
     print(f"collected into {path}")
     return 0
@@ -54,6 +58,7 @@ def _collect(args) -> int:
 
 def _plot(args) -> int:
     from pyosc.plots import plot_study
+    from pyosc.studies import load_study
 
     for path in plot_study(load_study(args.file)):
         print(f"wrote {path}")

@@ -1,26 +1,43 @@
-"""The engine interface: relaxation to equilibrium and equilibrium-propagation steps.
+"""The engine interface: options, results, and the public methods that validate every input once, for all engines.
 
-An engine integrates a named model (``"xy"``) with its own implementation of that model's
-equations, so that a non-Python engine (Julia) needs no Python callbacks inside its solver. All
-arguments and results are arrays (NumPy in, NumPy out) plus small frozen option records.
+An engine computes named models (:mod:`pyosc.models.registry`) with its own implementation of their equations,
+so that a non-Python engine (Julia) needs no Python callbacks inside its solver. Arguments are NumPy arrays,
+parameter mappings (name -> array; the models' NamedTuples such as ``XYParams`` are accepted too) and small frozen
+option records; results are frozen records of NumPy arrays.
 
-Array conventions: phases ``phi0`` have shape ``(samples, inits, N)``, or ``(runs, samples, inits, N)``
-when the parameters carry a leading ``runs`` axis (independent networks relaxed in one call).
-Targets have shape ``(samples, n_outputs)`` and are shared by all runs and initial states.
+:class:`EquilibriumEngine` (energy models: ``relax``, ``trajectory``, ``ep_step``) and :class:`DynamicsEngine`
+(dynamical models: ``integrate``, ``final_state_loss_and_grad``, ``steady_state_loss_and_grad``) check the model,
+parameters, arrays and options here, then call the engine's implementation hook of the same name with a leading
+underscore (``_relax``, ...), passing validated float64 arrays: an engine implements only the hooks.
+:class:`Engine` is both.
+
+Array conventions: phases ``phi0`` have shape ``(samples, inits, N)``, or ``(runs, samples, inits, N)`` when the
+parameters carry a leading ``runs`` axis (independent networks computed in one call). Targets have shape
+``(samples, n_outputs)`` and are shared by all runs and initial states.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 import numpy as np
 
 from pyosc.errors import InvalidInputError, as_real_array, check_positive
+from pyosc.models import registry
 from pyosc.topology import Topology
 
 METHODS = ("newton", "ode")
+
+INTEGRATORS = ("tsit5", "dopri5", "dopri8", "kvaerno3", "kvaerno4", "kvaerno5")
+"""Time integrators by method name: explicit Runge-Kutta pairs ``"tsit5"`` (Tsitouras 5(4)), ``"dopri5"``,
+``"dopri8"`` (Dormand-Prince 5(4), 8(7)) and the stiff (L-stable, implicit ESDIRK) ``"kvaerno3"``, ``"kvaerno4"``,
+``"kvaerno5"`` (Kvaerno). Each engine offers some of them (:attr:`BaseEngine.integrators`)."""
+
+
+def _check_integrator(option: str, name) -> None:
+    if name not in INTEGRATORS:
+        raise InvalidInputError(f"unknown {option} {name!r}; use one of {INTEGRATORS}")
 
 
 @dataclass(frozen=True)
@@ -31,16 +48,19 @@ class RelaxOptions:
         ``"newton"``: pseudo-transient continuation, i.e. implicit-Euler steps of the gradient flow
         whose pseudo-time step grows as the state settles (Levenberg-Marquardt damping with the
         analytic Hessian). Every accepted step lowers F; it ends in a local minimum, usually the
-        one the exact flow reaches, in tens of iterations. ``"ode"``: integrate the flow with a
-        diffrax solver until the steady state; exact trajectory, much slower.
+        one the exact flow reaches, in tens of iterations; converged states are stable (positive-definite
+        Hessian). ``"ode"``: integrate the flow with a time integrator until the steady state; exact
+        trajectory, much slower. It tests steadiness only: a state started exactly at a saddle stays there
+        and counts as converged.
     tol
         Steady state: max over free units of ``|d phi/dt|`` (rad per time unit) below ``tol``.
     max_iter
         Safeguard of ``"newton"``: samples still above ``tol`` after this many iterations are flagged.
-    t_max, solver, rtol, atol, max_steps
-        ``"ode"``: safeguard time (flagged if not steady by then), diffrax solver name, step-size
-        controller tolerances and step budget. An explicit solver's errors of order ``atol`` keep
-        the force near ``atol`` times the stiffness, so ``tol`` must be at least 10 x ``atol``.
+    t_max, integrator, rtol, atol, max_steps
+        ``"ode"`` (and :meth:`EquilibriumEngine.trajectory`): safeguard time (flagged if not steady by then),
+        integrator name (:data:`INTEGRATORS`), step-size controller tolerances and step budget. An explicit
+        integrator's errors of order ``atol`` keep the force near ``atol`` times the stiffness, so ``tol`` must
+        be at least 10 x ``atol``.
     shared_steps
         ``"ode"``: integrate all states of a call as one system, with one step-size controller and one
         steady-state event (the slowest state decides), as the XY paper's code does. Faster on CPU;
@@ -52,7 +72,7 @@ class RelaxOptions:
     tol: float = 1e-10
     max_iter: int = 200
     t_max: float = 1e4
-    solver: str = "Tsit5"
+    integrator: str = "tsit5"
     rtol: float = 1e-8
     atol: float = 1e-8
     max_steps: int = 1_000_000
@@ -70,6 +90,7 @@ class RelaxOptions:
     def __post_init__(self):
         if self.method not in METHODS:
             raise InvalidInputError(f"unknown relaxation method {self.method!r}; use one of {METHODS}")
+        _check_integrator("integrator", self.integrator)
         for name in ("tol", "t_max", "rtol", "atol"):
             check_positive(name, getattr(self, name))
         if int(self.max_iter) < 1 or int(self.max_steps) < 1:
@@ -101,69 +122,45 @@ class Nudge:
         object.__setattr__(self, "targets", as_real_array("targets", self.targets, ndim=2))
 
 
-class Equilibrium(NamedTuple):
-    """Result of a relaxation. ``phi``: phases (same shape as ``phi0``); ``converged``: bool per
-    state, True if the steady-state test passed before the safeguard; ``force``: final max
-    ``|d phi/dt|`` per state; ``work``: iterations (newton) or time reached (ode) per state."""
-
-    phi: np.ndarray
-    converged: np.ndarray
-    force: np.ndarray
-    work: np.ndarray
-
-
-class EPStep(NamedTuple):
-    """One equilibrium-propagation evaluation: ``gradient`` = (dE/dtheta|nudged - dE/dtheta|free)/beta
-    averaged over samples and initial states (per run); the two equilibria; the free-phase distance."""
-
-    gradient: Any
-    free: Equilibrium
-    nudged: Equilibrium
-
-
-SOLVERS = ("Tsit5", "Dopri5", "Dopri8", "Kvaerno3", "Kvaerno4", "Kvaerno5")
-
-
 @dataclass(frozen=True)
 class IntegrateOptions:
     """How to integrate a dynamical model (``integrate`` and ``final_state_loss_and_grad``).
 
-    solver
-        ``"Tsit5"``, ``"Dopri5"``, ``"Dopri8"`` (explicit) or the stiff (L-stable, implicit ESDIRK)
-        ``"Kvaerno3"``, ``"Kvaerno4"``, ``"Kvaerno5"`` (Newton-chord stages with tolerances rtol, atol).
+    method
+        Time integrator (:data:`INTEGRATORS`): ``"tsit5"``, ``"dopri5"``, ``"dopri8"`` (explicit) or the stiff
+        ``"kvaerno3"``, ``"kvaerno4"``, ``"kvaerno5"`` (Newton-chord stages with tolerances rtol, atol).
     rtol, atol, max_steps
         Adaptive step-size control (error measured in the max norm per trajectory) and step budget;
         a solve that runs out of steps raises :class:`~pyosc.errors.ConvergenceError`.
     dt
         Fixed step size instead of adaptive control (``None``: adaptive).
-    checkpoints
+    saved_states
         Gradients are reverse-mode derivatives of the discrete solver with recursive checkpointing
-        (the exact gradient of the computed solution); this is the number of stored states (``None``:
-        diffrax's default, about log2(max_steps), with recomputation; ``max_steps``: every step is
-        stored and nothing recomputed, fastest, memory proportional to max_steps). The continuous
+        (the exact gradient of the computed solution); this is the number of states stored for the reverse
+        pass (``None``: the engine's default, about log2(max_steps), with recomputation; ``max_steps``: every
+        step is stored and nothing recomputed, fastest, memory proportional to max_steps). The continuous
         adjoint that re-integrates the state backward in time is not offered: self-oscillators contract
         onto their limit cycle (rate gamma), so the backward state grows errors like exp(gamma t1)
         (checked: wrong gradients at gamma t1 = 27).
     """
 
-    solver: str = "Tsit5"
+    method: str = "tsit5"
     rtol: float = 1e-8
     atol: float = 1e-8
     dt: float | None = None
     max_steps: int = 100_000
-    checkpoints: int | None = None
+    saved_states: int | None = None
 
     def __post_init__(self):
-        if self.solver not in SOLVERS:
-            raise InvalidInputError(f"unknown solver {self.solver!r}; use one of {SOLVERS}")
+        _check_integrator("integration method", self.method)
         check_positive("rtol", self.rtol)
         check_positive("atol", self.atol)
         if self.dt is not None:
             check_positive("dt", self.dt)
         if int(self.max_steps) < 1:
             raise InvalidInputError(f"max_steps must be >= 1, got {self.max_steps!r}")
-        if self.checkpoints is not None and not 1 <= int(self.checkpoints) <= int(self.max_steps):
-            raise InvalidInputError(f"checkpoints must be None or in [1, max_steps], got {self.checkpoints!r}")
+        if self.saved_states is not None and not 1 <= int(self.saved_states) <= int(self.max_steps):
+            raise InvalidInputError(f"saved_states must be None or in [1, max_steps], got {self.saved_states!r}")
 
 
 @dataclass(frozen=True)
@@ -214,66 +211,235 @@ class FinalLoss:
         object.__setattr__(self, "outputs", outputs)
 
 
-class Engine(ABC):
-    """Integration and sensitivities of named models. Subclasses: :class:`~pyosc.engines.jax_engine.JaxEngine`."""
+@dataclass(frozen=True, eq=False)
+class Equilibrium:
+    """Result of a relaxation. ``phi``: phases (same shape as ``phi0``); ``converged``: bool per
+    state, True if the steady-state test passed before the safeguard; ``force``: final max
+    ``|d phi/dt|`` per state; ``work``: iterations (newton) or time reached (ode) per state."""
+
+    phi: np.ndarray
+    converged: np.ndarray
+    force: np.ndarray
+    work: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class EPStep:
+    """One equilibrium-propagation evaluation: ``gradient`` maps each parameter name of the model to
+    (dE/dtheta|nudged - dE/dtheta|free) / beta averaged over samples and initial states (per run: same shape
+    as the parameter), couplings per pair (both entries of W); ``free`` and ``nudged``: the two equilibria."""
+
+    gradient: dict[str, np.ndarray]
+    free: Equilibrium
+    nudged: Equilibrium
+
+
+def _check_options(options, cls) -> None:
+    if not isinstance(options, cls):
+        raise InvalidInputError(f"options must be a pyosc.engines.base.{cls.__name__}, got {type(options).__name__}")
+
+
+class BaseEngine(ABC):
+    """What every engine declares: its ``name``, the ``models`` it implements (names in
+    :mod:`pyosc.models.registry`) and the ``integrators`` it offers (names in :data:`INTEGRATORS`)."""
 
     name: str
+    models: frozenset[str]
+    integrators: tuple[str, ...]
 
-    @abstractmethod
+    def _model(self, model: str, kind: str) -> registry.Model:
+        """The registry entry of ``model``, checked to be of ``kind`` and implemented here."""
+        spec = registry.get_model(model)
+        if spec.kind != kind:
+            use = ("relax, trajectory or ep_step" if spec.kind == "energy"
+                   else "integrate, final_state_loss_and_grad or steady_state_loss_and_grad")
+            article = "an" if spec.kind == "energy" else "a"
+            raise InvalidInputError(f"{model!r} is {article} {spec.kind} model: use {use}")
+        if model not in self.models:
+            raise InvalidInputError(f"engine {self.name!r} does not implement model {model!r}; it has "
+                                    f"{sorted(self.models)}")
+        return spec
+
+    def _integrator(self, option: str, name: str) -> None:
+        if name not in self.integrators:
+            raise InvalidInputError(f"{option}={name!r} is not available in engine {self.name!r}; it has "
+                                    f"{self.integrators}")
+
+
+class EquilibriumEngine(BaseEngine):
+    """Relaxation of energy models (``"xy"``, ``"onn"``) to stable equilibria, trajectories of their gradient
+    flow, and equilibrium-propagation steps."""
+
     def relax(self, model: str, params, phi0: np.ndarray, topology: Topology, nudge: Nudge | None = None,
               options: RelaxOptions = RelaxOptions()) -> Equilibrium:
         """Relax every state of ``phi0`` to a stable equilibrium; clamped (input) units stay fixed."""
+        p, phi0, targets, beta = self._equilibrium_inputs(model, params, phi0, topology, nudge, options)
+        return self._relax(model, p, phi0, topology, targets, beta, options)
 
-    @abstractmethod
     def trajectory(self, model: str, params, phi0: np.ndarray, topology: Topology, times: np.ndarray,
                    nudge: Nudge | None = None, options: RelaxOptions = RelaxOptions()) -> np.ndarray:
-        """Integrate the gradient flow and return the states at ``times``: shape ``(..., len(times), N)``."""
+        """Integrate the flow from ``phi0`` (clamped units fixed) with ``options.integrator``, ``rtol``, ``atol``
+        and ``max_steps``, and return the states at ``times``: shape ``phi0.shape[:-1] + (len(times), N)``."""
+        times = as_real_array("times", times, ndim=1)
+        if times.size == 0 or np.any(np.diff(times) <= 0) or times[0] < 0:
+            raise InvalidInputError("times must be non-empty, non-negative and strictly increasing")
+        p, phi0, targets, beta = self._equilibrium_inputs(model, params, phi0, topology, nudge, options, flow=True)
+        return self._trajectory(model, p, phi0, topology, times, targets, beta, options)
 
-    @abstractmethod
     def ep_step(self, model: str, params, phi0: np.ndarray, topology: Topology, nudge: Nudge,
                 options: RelaxOptions = RelaxOptions()) -> EPStep:
         """Free relaxation from ``phi0``, nudged relaxation from the free equilibrium, EP gradient."""
+        if nudge is None:
+            raise InvalidInputError("ep_step needs a Nudge (beta > 0 and targets)")
+        p, phi0, targets, beta = self._equilibrium_inputs(model, params, phi0, topology, nudge, options)
+        return self._ep_step(model, p, phi0, topology, targets, beta, options)
+
+    def _equilibrium_inputs(self, model, params, phi0, topology, nudge, options, flow: bool = False):
+        """Validated (params, phi0, targets, beta); targets are zeros and beta 0.0 without a nudge. ``flow``: for
+        a trajectory of the flow (an integrator, no energy needed), else for ``options.method``."""
+        spec = self._model(model, "energy")
+        _check_options(options, RelaxOptions)
+        if flow or options.method == "ode":
+            self._integrator("RelaxOptions.integrator", options.integrator)
+        needs_energy = not flow and options.method == "newton"
+        if not isinstance(topology, Topology):
+            raise InvalidInputError(f"topology must be a pyosc.topology.Topology, got {type(topology).__name__}")
+        p, runs = registry.validate_params(model, params, topology.n_units)
+        for name in spec.couplings:  # the relaxations use only the topology's couplings
+            if np.any(p[name][..., ~topology.coupling_mask] != 0):
+                raise InvalidInputError(f"{name} couples units that the topology {topology.name} leaves uncoupled")
+        if needs_energy and spec.energy_obstacle is not None and (reason := spec.energy_obstacle(p)):
+            raise InvalidInputError(reason)
+        lead = (runs,) if runs else ()
+        phi0 = as_real_array("phi0", phi0, shape=lead + (None, None, topology.n_units))
+        n_samples = phi0.shape[-3]
+        if phi0.size == 0:
+            raise InvalidInputError(f"phi0 must hold at least one sample and one initial state, got shape {phi0.shape}")
+        if nudge is None:
+            return p, phi0, np.zeros((n_samples, topology.n_outputs)), 0.0
+        if not isinstance(nudge, Nudge):
+            raise InvalidInputError(f"nudge must be a pyosc.engines.base.Nudge or None, got {type(nudge).__name__}")
+        if nudge.targets.shape != (n_samples, topology.n_outputs):
+            raise InvalidInputError(f"targets must have shape (samples, n_outputs) = "
+                                    f"{(n_samples, topology.n_outputs)}, got {nudge.targets.shape}")
+        return p, phi0, nudge.targets, nudge.beta
 
     @abstractmethod
+    def _relax(self, model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology,
+               targets: np.ndarray, beta: float, options: RelaxOptions) -> Equilibrium:
+        """:meth:`relax` on validated inputs; ``beta`` = 0.0 means no nudge."""
+
+    @abstractmethod
+    def _trajectory(self, model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology,
+                    times: np.ndarray, targets: np.ndarray, beta: float, options: RelaxOptions) -> np.ndarray:
+        """:meth:`trajectory` on validated inputs."""
+
+    @abstractmethod
+    def _ep_step(self, model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology,
+                 targets: np.ndarray, beta: float, options: RelaxOptions) -> EPStep:
+        """:meth:`ep_step` on validated inputs (``beta`` > 0)."""
+
+
+class DynamicsEngine(BaseEngine):
+    """Integration of dynamical models (``"optomech-*"``) and gradients of losses on their final or steady states.
+
+    ``params``: name -> array (optionally with a leading ``runs`` axis); ``y0``:
+    ``([runs,] samples, inits, N, state_size)``; ``inputs``: (samples, n_inputs) input phases driving the first
+    units (``None``: no inputs).
+    """
+
     def integrate(self, model: str, params: Mapping[str, np.ndarray], y0: np.ndarray, times: np.ndarray, *,
                   inputs: np.ndarray | None = None, options: IntegrateOptions = IntegrateOptions()) -> np.ndarray:
-        """Integrate a dynamical model (e.g. ``"optomech-averaged"``) from ``y0`` and return the states at ``times``.
+        """Integrate a dynamical model (e.g. ``"optomech-averaged"``) from ``y0`` (at t = 0) and return the states
+        at ``times``: shape ``y0.shape[:-2] + (len(times), N, state_size)``. A trajectory that fails (step budget,
+        non-finite state) raises :class:`~pyosc.errors.ConvergenceError`."""
+        p, y0, x = self._dynamics_inputs(model, params, y0, inputs, options, IntegrateOptions)
+        times = as_real_array("times", times, ndim=1)
+        if times.size == 0 or times[0] < 0 or np.any(np.diff(times) <= 0) or times[-1] <= 0:
+            raise InvalidInputError("times must be non-empty, non-negative, strictly increasing and end after 0")
+        return self._integrate(model, p, y0, times, x, options)
 
-        ``params``: name -> array (optionally with a leading ``runs`` axis); ``y0``:
-        ``([runs,] samples, inits, N, state_size)``; ``inputs``: (samples, n_inputs) input phases
-        driving the first units. Result: ``y0.shape[:-2] + (len(times), N, state_size)``.
-        """
-
-    @abstractmethod
     def final_state_loss_and_grad(self, model: str, params: Mapping[str, np.ndarray], y0: np.ndarray, t1: float,
                                   loss: FinalLoss, *, inputs: np.ndarray | None = None,
                                   options: IntegrateOptions = IntegrateOptions()) -> tuple[np.ndarray, dict]:
         """Loss on the output phases at time ``t1`` and its gradient with respect to every entry of ``params``,
         through the solve. Returns ``(loss, grads)``: loss a float (array ``(runs,)`` with a runs axis) and
-        grads a dict shaped like ``params`` (without the model's fixed data tables)."""
+        grads a dict shaped like ``params`` without the model's fixed tables (matrix entries each on their own,
+        not per pair)."""
+        p, y0, x = self._dynamics_inputs(model, params, y0, inputs, options, IntegrateOptions)
+        t1 = check_positive("t1", t1)
+        self._check_loss(loss, y0)
+        return self._final_state_loss_and_grad(model, p, y0, t1, loss, x, options)
 
-    @abstractmethod
     def steady_state_loss_and_grad(self, model: str, params: Mapping[str, np.ndarray], y0: np.ndarray,
                                    loss: FinalLoss, *, inputs: np.ndarray | None = None,
-                                   options: SteadyStateOptions = SteadyStateOptions()) -> tuple[np.ndarray, dict, np.ndarray]:
+                                   options: SteadyStateOptions = SteadyStateOptions()
+                                   ) -> tuple[np.ndarray, dict, np.ndarray]:
         """Loss on the output phases at the stable steady state reached from ``y0`` (an autonomous model such as
         ``"optomech-averaged"``), and its gradient by the implicit-function theorem: with f(y*, p) = 0,
         dL/dp = -lambda^T df/dp where J^T lambda = dL/dy at y* (one linear solve per state, no trajectory
         stored). A state that reaches no stable fixed point (it keeps drifting, e.g. unlocked oscillators)
         counts with the mean cost of a uniformly random output and contributes no gradient. Returns
         ``(loss, grads, converged)``, ``converged`` a bool array ``([runs,] samples, inits)``."""
+        if not self._model(model, "dynamics").autonomous:
+            raise InvalidInputError(f"{model!r} is driven explicitly in time and has no steady states; "
+                                    "use an autonomous (averaged or phase) model")
+        p, y0, x = self._dynamics_inputs(model, params, y0, inputs, options, SteadyStateOptions)
+        self._check_loss(loss, y0)
+        return self._steady_state_loss_and_grad(model, p, y0, loss, x, options)
+
+    def _dynamics_inputs(self, model, params, y0, inputs, options, options_type):
+        """Validated (params, y0, inputs); inputs (samples, 0) when there are none."""
+        spec = self._model(model, "dynamics")
+        _check_options(options, options_type)
+        if isinstance(options, IntegrateOptions):
+            self._integrator("IntegrateOptions.method", options.method)
+        y0 = as_real_array("y0", y0, ndim=(4, 5))
+        if y0.shape[-1] != spec.state_size:
+            raise InvalidInputError(f"y0 must end in the state axis of size {spec.state_size} for {model!r}, "
+                                    f"got shape {y0.shape}")
+        p, runs = registry.validate_params(model, params, y0.shape[-2])
+        if y0.ndim != (5 if runs else 4) or (runs and y0.shape[0] != runs):
+            lead = f"({runs}, " if runs else "("
+            raise InvalidInputError(f"y0 must have shape {lead}samples, inits, N, {spec.state_size}) for these "
+                                    f"params, got {y0.shape}")
+        if y0.size == 0:
+            raise InvalidInputError(f"y0 must hold at least one sample and one initial state, got shape {y0.shape}")
+        n_samples = y0.shape[-4]
+        x = np.zeros((n_samples, 0)) if inputs is None else as_real_array("inputs", inputs, ndim=2)
+        if x.shape[0] != n_samples or x.shape[1] > y0.shape[-2]:
+            raise InvalidInputError(f"inputs must have shape (samples={n_samples}, n_inputs <= N={y0.shape[-2]}), "
+                                    f"got {x.shape}")
+        return p, y0, x
+
+    @staticmethod
+    def _check_loss(loss: FinalLoss, y0: np.ndarray) -> None:
+        if not isinstance(loss, FinalLoss):
+            raise InvalidInputError(f"loss must be a pyosc.engines.base.FinalLoss, got {type(loss).__name__}")
+        n_units = y0.shape[-2]
+        if any(not -n_units <= o < n_units for o in loss.outputs):
+            raise InvalidInputError(f"outputs must index the {n_units} units, got {loss.outputs}")
+        if loss.targets.shape[0] != y0.shape[-4]:
+            raise InvalidInputError(f"targets must have one row per sample ({y0.shape[-4]}), "
+                                    f"got {loss.targets.shape}")
+
+    @abstractmethod
+    def _integrate(self, model: str, params: dict[str, np.ndarray], y0: np.ndarray, times: np.ndarray,
+                   inputs: np.ndarray, options: IntegrateOptions) -> np.ndarray:
+        """:meth:`integrate` on validated inputs."""
+
+    @abstractmethod
+    def _final_state_loss_and_grad(self, model: str, params: dict[str, np.ndarray], y0: np.ndarray, t1: float,
+                                   loss: FinalLoss, inputs: np.ndarray,
+                                   options: IntegrateOptions) -> tuple[np.ndarray, dict]:
+        """:meth:`final_state_loss_and_grad` on validated inputs."""
+
+    @abstractmethod
+    def _steady_state_loss_and_grad(self, model: str, params: dict[str, np.ndarray], y0: np.ndarray,
+                                    loss: FinalLoss, inputs: np.ndarray,
+                                    options: SteadyStateOptions) -> tuple[np.ndarray, dict, np.ndarray]:
+        """:meth:`steady_state_loss_and_grad` on validated inputs."""
 
 
-_ENGINES = {"jax": ("pyosc.engines.jax_engine", "JaxEngine")}
-
-
-def get_engine(name: str | Engine = "jax") -> Engine:
-    """Engine by name (``"jax"``); an :class:`Engine` instance is returned unchanged."""
-    if isinstance(name, Engine):
-        return name
-    if name not in _ENGINES:
-        raise InvalidInputError(f"unknown engine {name!r}; available: {sorted(_ENGINES)}")
-    import importlib
-
-    module, cls = _ENGINES[name]
-    return getattr(importlib.import_module(module), cls)()
+class Engine(EquilibriumEngine, DynamicsEngine):
+    """An engine for both kinds of models. Implementation: :class:`~pyosc.engines.jax.engine.JaxEngine`."""

@@ -42,8 +42,9 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
+import pyosc.models.float64  # noqa: F401  (JAX in double precision)
 from pyosc.errors import InvalidInputError, as_real_array
-from pyosc.models import xy
+from pyosc.models import registry, xy
 
 
 class PhaseModelWarning(UserWarning):
@@ -125,27 +126,11 @@ def make_params(W, H: CouplingFunction, h=None, psi=None, omega=None, shil=None)
                      np.broadcast_to(np.asarray(H.cos, float), lead + (H.n_harmonics + 1,)).copy())
 
 
-def validate_params(params: ONNParams, n_units: int | None = None) -> ONNParams:
-    """Shapes, finiteness, symmetry; float64 NumPy arrays."""
-    W = as_real_array("W", params.W, ndim=(2, 3))
-    n = W.shape[-1] if n_units is None else n_units
-    lead = W.shape[:-2]
-    W = as_real_array("W", W, shape=lead + (n, n))
-    h = as_real_array("h", params.h, shape=lead + (n,))
-    psi = as_real_array("psi", params.psi, shape=lead + (n,))
-    omega = as_real_array("omega", params.omega, shape=lead + (n,))
-    shil = as_real_array("shil", params.shil, shape=lead + (n,))
-    if np.any(shil < 0):
-        raise InvalidInputError("shil (second-harmonic injection amplitudes) must be >= 0")
-    b = as_real_array("sin", params.sin, shape=lead + (None,))
-    a = as_real_array("cos", params.cos, shape=lead + (b.shape[-1] + 1,))
-    if b.shape[-1] < 1:
-        raise InvalidInputError("sin must hold at least one coefficient (b_1)")
-    if not np.allclose(W, np.swapaxes(W, -1, -2), rtol=0, atol=1e-12):
-        raise InvalidInputError("W must be symmetric")
-    if np.any(np.diagonal(W, axis1=-2, axis2=-1) != 0):
-        raise InvalidInputError("W must have a zero diagonal")
-    return ONNParams(W, h, psi, omega, shil, b, a)
+def validate_params(params, n_units: int | None = None) -> ONNParams:
+    """Shapes, finiteness, symmetry, shil >= 0 and H's coefficient counts
+    (:func:`pyosc.models.registry.validate_params`); the parameters (a mapping or :class:`ONNParams`) as float64
+    NumPy arrays."""
+    return ONNParams(**registry.validate_params("onn", params, n_units)[0])
 
 
 def energy_status(params: ONNParams, *, warn: bool = True, rtol: float = 1e-12) -> dict[str, bool]:

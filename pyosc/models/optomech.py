@@ -69,7 +69,8 @@ import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import brentq
 
-from pyosc.errors import InvalidInputError, as_real_array, check_positive
+import pyosc.models.float64  # noqa: F401  (JAX in double precision)
+from pyosc.errors import InvalidInputError, check_positive
 from pyosc.models.xy import XYParams
 
 N_HARMONICS = 40   # cavity harmonics |n| <= 40: enough for A up to about 20
@@ -385,68 +386,18 @@ def phase_phase(t, y: jnp.ndarray, p) -> jnp.ndarray:
 
 
 class Dynamics(NamedTuple):
-    """A named network model: right-hand side, phase readout, state size per cell, parameter names
-    (``scalars`` 0-d, ``vectors`` (N,), ``matrices`` (N, N), ``tables`` 1-D of any length); ``autonomous``:
-    the right-hand side does not depend on time (the model has steady states)."""
+    """The equations of a network model: right-hand side ``rhs(t, y, params, inputs)`` and phase readout
+    ``phase(t, y, params)``. Its parameters and state size are described in :mod:`pyosc.models.registry`."""
 
     rhs: Callable
     phase: Callable
-    state_size: int
-    scalars: tuple[str, ...]
-    vectors: tuple[str, ...]
-    matrices: tuple[str, ...]
-    tables: tuple[str, ...] = ()
-    autonomous: bool = True
 
 
-_DRIVES = ("f", "psi")
-MODELS: dict[str, Dynamics] = {
-    "optomech-micro": Dynamics(micro_rhs, micro_phase, 4,
-                               ("kappa", "detuning", "gamma_m", "power", "f_in", "frame", "ubar"), _DRIVES, ("K",),
-                               autonomous=False),
-    "optomech-averaged": Dynamics(averaged_rhs, averaged_phase, 2, ("s_max", "f_in", "frame"), _DRIVES, ("K",),
-                                  ("growth", "growth_ds", "shift", "shift_ds")),
-    "optomech-phase": Dynamics(phase_rhs, phase_phase, 1, ("omega", "h_in", "b_in"), ("h", "b", "psi"), ("J", "C")),
+DYNAMICS: dict[str, Dynamics] = {
+    "optomech-micro": Dynamics(micro_rhs, micro_phase),
+    "optomech-averaged": Dynamics(averaged_rhs, averaged_phase),
+    "optomech-phase": Dynamics(phase_rhs, phase_phase),
 }
-
-
-def get_model(name: str) -> Dynamics:
-    if name not in MODELS:
-        raise InvalidInputError(f"unknown model {name!r}; available: {sorted(MODELS)}")
-    return MODELS[name]
-
-
-def validate_params(model: str, params, n_units: int) -> tuple[dict[str, np.ndarray], int]:
-    """Check that ``params`` holds exactly the model's arrays with consistent shapes.
-
-    Parameters may carry one leading ``runs`` axis (the same for all); returns the float64 arrays and
-    the number of runs (0 when there is none).
-    """
-    dyn = get_model(model)
-    if not hasattr(params, "keys"):
-        raise InvalidInputError(f"params must be a mapping of name -> array, got {type(params).__name__}")
-    want = set(dyn.scalars + dyn.vectors + dyn.matrices + dyn.tables)
-    if set(params) != want:
-        missing, extra = sorted(want - set(params)), sorted(set(params) - want)
-        raise InvalidInputError(f"params for {model!r}: missing {missing}, unexpected {extra}")
-    lead = np.shape(params[dyn.matrices[0]])[:-2]
-    if len(lead) > 1:
-        raise InvalidInputError(f"{dyn.matrices[0]} must have shape ([runs,] N, N), got {np.shape(params[dyn.matrices[0]])}")
-    out = {}
-    for name in dyn.scalars:
-        out[name] = as_real_array(name, params[name], shape=lead)
-    for name in dyn.vectors:
-        out[name] = as_real_array(name, params[name], shape=lead + (n_units,))
-    for name in dyn.matrices:
-        m = as_real_array(name, params[name], shape=lead + (n_units, n_units))
-        if not np.allclose(m, np.swapaxes(m, -1, -2), rtol=0, atol=1e-14 * max(1.0, np.abs(m).max(initial=0))):
-            raise InvalidInputError(f"{name} must be symmetric")
-        out[name] = m
-    for name in dyn.tables:
-        out[name] = as_real_array(name, params[name], shape=lead + (None,))
-    if dyn.tables and len({out[n].shape[-1] for n in dyn.tables}) != 1:
-        raise InvalidInputError(f"tables {dyn.tables} must have the same length")
-    return out, (lead[0] if lead else 0)
 
 
 # --- building network parameters --------------------------------------------------------------

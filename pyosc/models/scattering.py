@@ -11,7 +11,7 @@ Conventions (all frequencies in one unit, e.g. the paper's code units with kappa
 - every derivative is a product of Green's-function elements: ``dS/dtheta = i sqrt(K) G (dH/dtheta) G sqrt(K)``.
 
 This module holds the physics only (matrices, closed forms, gradient formulas); the linear solves that
-produce columns of G live in :mod:`pyosc.scattering_solvers`.
+produce columns of G live in :mod:`pyosc.engines.scattering`.
 """
 from __future__ import annotations
 
@@ -387,11 +387,3 @@ class LayeredNetwork:
         return CoupledModeNetwork(np.concatenate(self.detunings), e, np.concatenate(coup) if coup else [],
                                   np.concatenate(self.kappa_ext), np.concatenate(self.kappa_int),
                                   input_sites=np.arange(self.sizes[0]))
-
-
-def replicate_inputs(x, replication: int) -> np.ndarray:
-    """Repeat each input feature ``replication`` times consecutively: (B, D) -> (B, D R) (x1, x1, x2, x2, ...)."""
-    arr = as_real_array("x", x, ndim=2)
-    if not isinstance(replication, (int, np.integer)) or replication < 1:
-        raise InvalidInputError(f"replication must be a positive integer, got {replication!r}")
-    return np.repeat(arr, replication, axis=1)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import jax.numpy as jnp
 import numpy as np
 
+import pyosc.models.float64  # noqa: F401  (JAX in double precision)
 from pyosc.errors import InvalidInputError, as_real_array, check_positive
 
 

@@ -25,7 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pyosc.errors import InvalidInputError, as_real_array
+import pyosc.models.float64  # noqa: F401  (JAX in double precision)
+from pyosc.errors import InvalidInputError
+from pyosc.models import registry
 from pyosc.topology import Topology
 
 
@@ -40,18 +42,10 @@ class XYParams(NamedTuple):
     psi: jnp.ndarray
 
 
-def validate_params(params: XYParams, n_units: int | None = None) -> XYParams:
-    """Check shapes, finiteness and symmetry; return the parameters as float64 NumPy arrays."""
-    W = as_real_array("W", params.W, ndim=(2, 3))
-    n = W.shape[-1] if n_units is None else n_units
-    W = as_real_array("W", W, shape=W.shape[:-2] + (n, n))
-    h = as_real_array("h", params.h, shape=W.shape[:-2] + (n,))
-    psi = as_real_array("psi", params.psi, shape=W.shape[:-2] + (n,))
-    if not np.allclose(W, np.swapaxes(W, -1, -2), rtol=0, atol=1e-12):
-        raise InvalidInputError("W must be symmetric")
-    if np.any(np.diagonal(W, axis1=-2, axis2=-1) != 0):
-        raise InvalidInputError("W must have a zero diagonal")
-    return XYParams(W, h, psi)
+def validate_params(params, n_units: int | None = None) -> XYParams:
+    """Check shapes, finiteness, symmetry and zero diagonal (:func:`pyosc.models.registry.validate_params`);
+    return the parameters (a mapping or :class:`XYParams`) as float64 NumPy arrays."""
+    return XYParams(**registry.validate_params("xy", params, n_units)[0])
 
 
 def init_params(topology: Topology, rng: np.random.Generator, *, scheme: str = "xor", n_runs: int | None = None) -> XYParams:

@@ -1,55 +1,199 @@
-"""Equilibrium propagation (Scellier & Bengio 2017) for XY networks, as in arXiv 2402.08579.
+"""Equilibrium propagation (Scellier & Bengio 2017) for the energy models of the engines (``"xy"``, ``"onn"``).
 
-One iteration, for every independent run at once:
-  1. draw ``n_inits`` random initial phases U(-pi, pi) per sample (fresh every iteration), inputs clamped;
+One iteration, for every independent run at once (:class:`EPTrainer`):
+  1. draw a batch of initial states (inputs clamped) and targets (``sample``);
   2. free phase: relax E to a stable equilibrium phi_free;
-  3. nudged phase: relax F = E + beta C from phi_free (C the log cost);
-  4. gradient g = (dE/dtheta|nudged - dE/dtheta|free) / beta, averaged over samples and initial
-     states (per coupling pair), masked to the trainable parameters, and an optimizer step.
-The distance (Eq. 3 / n_out) is recorded at the free equilibria before the update; the accuracy is
-evaluated every ``eval_every`` iterations from fresh random initial states.
+  3. nudged phase: relax F = E + beta C from phi_free (C the log cost), optionally kicked by N(0, kick^2) on the
+     free units first (see :mod:`pyosc.training.memory` for why);
+  4. gradient g = (dE/dtheta|nudged - dE/dtheta|free) / beta, averaged over samples and initial states (per
+     coupling pair), masked to the trainable entries, and an optimizer step.
 
-:func:`implicit_gradient` gives the exact gradient dC/dtheta at a free equilibrium from the
-implicit-function theorem, the reference the EP gradient approaches as beta -> 0.
+:func:`train_ep` trains XY networks on phase datasets as in arXiv 2402.08579: ``n_inits`` random initial phases
+U(-pi, pi) per sample (fresh every iteration), the distance (Eq. 3 / n_out) recorded at the free equilibria before
+the update, the accuracy evaluated every ``eval_every`` iterations from fresh random initial states.
+
+:func:`implicit_gradient` gives the exact gradient dC/dtheta at free equilibria from the implicit-function theorem,
+the reference the EP gradient approaches as beta -> 0.
 """
 from __future__ import annotations
 
-import json
 import os
-import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
-from pyosc.analysis import snapshot_confusion
-from pyosc.datasets import PhaseDataset, class_balanced_batch, decode_classes
-from pyosc.engines.base import Engine, Nudge, RelaxOptions, get_engine
+from pyosc.data.datasets import PhaseDataset, class_balanced_batch, decode_classes
+from pyosc.engines import get_engine
+from pyosc.engines.base import Engine, EPStep, Nudge, RelaxOptions
 from pyosc.errors import InvalidInputError
-from pyosc.models import xy
-from pyosc.results import (
-    checkpoint_group,
-    provenance,
-    read_checkpoint,
-    write_checkpoint,
-)
+from pyosc.models import onn, xy
+from pyosc.results import checkpoint_group, provenance
 from pyosc.topology import Topology
+from pyosc.training.loop import (
+    Progress,
+    Trainer,
+    as_progress,
+    check_count,
+    evaluation_iterations,
+    run,
+    seed_streams,
+)
 from pyosc.training.optimizers import make_optimizer, state_arrays, state_from_arrays
 
+# per energy model: parameter record, dE/dtheta at phases, and the velocity d phi / dt
+_MODELS = {"xy": (xy.XYParams, xy.energy_param_grad, lambda phi, p: -xy.energy_grad_phi(phi, p)),
+           "onn": (onn.ONNParams, onn.energy_param_grad, onn.velocity)}
+
+
+def as_param_dict(params) -> dict[str, np.ndarray]:
+    """Parameters as a dict of float64 arrays (from a mapping or a model's parameter NamedTuple)."""
+    items = params._asdict() if hasattr(params, "_asdict") else params
+    if not isinstance(items, Mapping):
+        raise InvalidInputError(f"params must be a mapping of name -> array, got {type(params).__name__}")
+    return {k: np.asarray(v, dtype=np.float64) for k, v in items.items()}
+
+
+def _model(model: str):
+    if model not in _MODELS:
+        raise InvalidInputError(f"model must be one of {sorted(_MODELS)} (energy models), got {model!r}")
+    return _MODELS[model]
+
+
+def ep_step(engine: Engine, model: str, params: Mapping, phi0: np.ndarray, topology: Topology, nudge: Nudge,
+            options: RelaxOptions, *, kick: float = 0.0, rng: np.random.Generator | None = None) -> EPStep:
+    """Free relaxation from ``phi0``, nudged relaxation from the free equilibrium (plus N(0, kick^2) on the free
+    units when ``kick`` > 0, drawn from ``rng``), EP gradient per pair averaged over samples and initial states."""
+    if not kick:
+        return engine.ep_step(model, params, phi0, topology, nudge, options)
+    record, param_grad, _ = _model(model)
+    free = engine.relax(model, params, phi0, topology, options=options)
+    start = free.phi + kick * rng.standard_normal(free.phi.shape) * (~topology.clamped)
+    nudged = engine.relax(model, params, start, topology, nudge, options)
+    p = record(**{k: jnp.asarray(v) for k, v in params.items()})
+    g_free, g_nudged = param_grad(jnp.asarray(free.phi), p), param_grad(jnp.asarray(nudged.phi), p)
+    grad = {k: np.asarray((b - a) / nudge.beta) for k, a, b in zip(p._fields, g_free, g_nudged)}
+    return EPStep(grad, free, nudged)
+
+
+def implicit_gradient(model: str, params, topology: Topology, phi_free: np.ndarray, targets: np.ndarray
+                      ) -> dict[str, np.ndarray]:
+    """Exact dC/dtheta (C the log cost) at free equilibria ``phi_free`` (samples, inits, N) of one network,
+    averaged over states, by the implicit-function theorem.
+
+    With f the velocity on the free units and J = df/dphi there, dC/dtheta = -lambda^T df/dtheta where
+    J^T lambda = dC/dphi (for a gradient flow J = -H, the Hessian). Through the full velocity field, so it stays
+    exact when an ONN's H has even parts (where EP's energy formula is biased). Couplings per pair (both entries
+    of W), as in the models' ``energy_param_grad``.
+    """
+    record, _, velocity = _model(model)
+    p = record(**{k: jnp.asarray(v) for k, v in as_param_dict(params).items()})
+    free, out = np.flatnonzero(~topology.clamped), topology.output_units
+    phi = jnp.asarray(phi_free).reshape(-1, topology.n_units)
+    tg = jnp.repeat(jnp.asarray(targets), phi_free.shape[1], axis=0)
+    dC = jnp.zeros_like(phi).at[:, out].set(xy.log_cost_grad(phi[:, out], tg))
+    J = jax.vmap(jax.jacfwd(lambda f: velocity(f, p)))(phi)[:, free][:, :, free]
+    lam = jnp.zeros_like(phi).at[:, free].set(jnp.linalg.solve(jnp.swapaxes(J, 1, 2), dC[:, free][..., None])[..., 0])
+    entry = jax.grad(lambda q: -jnp.sum(velocity(phi, q) * lam) / phi.shape[0])(p)
+    grad = {k: np.asarray(v) for k, v in entry._asdict().items()}
+    grad["W"] = grad["W"] + grad["W"].T
+    return grad
+
+
+class EPTrainer(Trainer):
+    """EP on ``model`` (see the module docstring) with pluggable parts:
+
+    ``sample(rng) -> (phi0, targets, batch)``: initial states ``([runs,] samples, inits, N)``, targets
+    ``(samples, n_out)`` and whatever ``record`` needs; ``record(step, batch) -> {name: array ([runs,])}``: metrics
+    of an iteration, stored per run and iteration; ``evaluate(params, rng) -> {name: array ([runs,])}``: metrics
+    at the evaluation iterations. ``trainable`` maps parameter names to masks (broadcast against the gradient);
+    other parameters stay fixed. ``snapshots``: iterations whose parameters are kept (``n_iterations``: final).
+    """
+
+    def __init__(self, name: str, engine: Engine, model: str, topology: Topology, params: Mapping, *, beta: float,
+                 relax: RelaxOptions, optimizer: str, learning_rate: float, n_iterations: int, evaluations: list[int],
+                 seed: int, trainable: Mapping[str, np.ndarray], sample: Callable, record: Callable,
+                 evaluate: Callable | None = None, kick: float = 0.0, snapshots: tuple[int, ...] = ()):
+        self.name, self.engine, self.model, self.topology = name, engine, model, topology
+        self.params = as_param_dict(params)
+        self.beta, self.relax, self.kick = beta, relax, kick
+        self.opt = make_optimizer(optimizer, learning_rate)
+        self.opt_state = self.opt.init(self.params)
+        self.n_iterations, self.evaluations, self.snapshot_iterations = n_iterations, evaluations, snapshots
+        self.rng, self.eval_rng = seed_streams(seed)
+        self.trainable = trainable
+        self.sample, self.record, self.evaluate_fn = sample, record, evaluate
+        self.records: dict[str, np.ndarray] = {}
+        self.scores: dict[str, np.ndarray] = {}
+        self.snapshots: list[dict[str, np.ndarray]] = []
+
+    def _store(self, table: dict, size: int, index: int, values: Mapping) -> None:
+        for k, v in values.items():
+            v = np.asarray(v)
+            if k not in table:
+                table[k] = np.zeros(v.shape + (size,), dtype=v.dtype)
+            table[k][..., index] = v
+
+    def step(self, iteration: int) -> dict[str, float]:
+        if iteration in self.snapshot_iterations:
+            self.snapshots.append(self.params)
+        phi0, targets, batch = self.sample(self.rng)
+        step = ep_step(self.engine, self.model, self.params, phi0, self.topology, Nudge(self.beta, targets),
+                       self.relax, kick=self.kick, rng=self.rng)
+        metrics = self.record(step, batch)
+        self._store(self.records, self.n_iterations, iteration, metrics)
+        grads = {k: g * self.trainable[k] if k in self.trainable else np.zeros_like(g) for k, g in step.gradient.items()}
+        self.params, self.opt_state = self.opt.update(self.params, grads, self.opt_state)
+        return {k: float(np.mean(v)) for k, v in metrics.items()}
+
+    def evaluate(self, index: int, iteration: int) -> dict[str, float]:
+        scores = self.evaluate_fn(self.params, self.eval_rng)
+        self._store(self.scores, len(self.evaluations), index, scores)
+        return {k: float(np.mean(v)) for k, v in scores.items()}
+
+    def parameters_finite(self) -> bool:
+        return all(np.all(np.isfinite(v)) for v in self.params.values())
+
+    def state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        arrays = {f"param/{k}": v for k, v in self.params.items()}
+        arrays.update({f"state/{k}": v for k, v in state_arrays(self.opt_state).items()})
+        arrays.update({f"record/{k}": v for k, v in self.records.items()})
+        arrays.update({f"score/{k}": v for k, v in self.scores.items()})
+        for i, snap in enumerate(self.snapshots):
+            arrays.update({f"snapshot{i}/{k}": v for k, v in snap.items()})
+        meta = {"n_snapshots": len(self.snapshots), "opt_t": None if self.opt_state is None else int(self.opt_state[0]),
+                "rng": self.rng.bit_generator.state, "eval_rng": self.eval_rng.bit_generator.state}
+        return meta, arrays
+
+    def restore(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        params = checkpoint_group(arrays, "param")
+        if {k: v.shape for k, v in params.items()} != {k: v.shape for k, v in self.params.items()}:
+            raise InvalidInputError("the checkpoint does not match these parameters' names or shapes")
+        self.params = params
+        self.opt_state = state_from_arrays(self.opt_state, meta["opt_t"], checkpoint_group(arrays, "state"))
+        self.records, self.scores = checkpoint_group(arrays, "record"), checkpoint_group(arrays, "score")
+        self.snapshots = [checkpoint_group(arrays, f"snapshot{i}") for i in range(meta["n_snapshots"])]
+        self.rng.bit_generator.state = meta["rng"]
+        self.eval_rng.bit_generator.state = meta["eval_rng"]
+
+    def snapshot_parameters(self) -> list[dict[str, np.ndarray]]:
+        """The kept parameters, in the order of ``snapshots`` (the final ones included when asked for)."""
+        return self.snapshots + ([self.params] if self.n_iterations in self.snapshot_iterations else [])
+
+
+# --- XY networks on phase datasets -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class EPConfig:
-    """Settings of an EP training run (all angles in radians, times in units of the flow's time).
+    """Settings of an EP training run on a phase dataset (angles in rad, times in units of the flow's time).
 
-    ``batch_per_class=None`` uses the whole training set every iteration (XOR); an integer draws
-    that many samples per class with replacement (the paper's digits batches: 30 -> 300).
-    ``snapshots``: iterations at which the parameters are kept (before that iteration's update;
-    ``n_iterations`` means the final parameters). With more than one output the history also holds the
-    confusion matrices on the evaluation data at these snapshots (variable ``confusion``).
+    ``batch_per_class=None`` uses the whole training set every iteration (XOR); an integer draws that many samples
+    per class with replacement (the paper's digits batches: 30 -> 300). ``snapshots``: iterations at which the
+    parameters are kept (before that iteration's update; ``n_iterations`` means the final parameters). With more
+    than one output the history also holds the confusion matrices on the evaluation data at these snapshots.
     """
 
     beta: float = 0.1
@@ -66,16 +210,18 @@ class EPConfig:
     def __post_init__(self):
         Nudge(self.beta, np.zeros((1, 1)))  # validates beta
         make_optimizer(self.optimizer, self.learning_rate)
-        for name in ("n_iterations", "n_inits"):
-            if int(getattr(self, name)) < 1:
-                raise InvalidInputError(f"{name} must be >= 1, got {getattr(self, name)!r}")
-        if self.batch_per_class is not None and self.batch_per_class < 1:
-            raise InvalidInputError(f"batch_per_class must be >= 1 or None, got {self.batch_per_class!r}")
-        if self.eval_every < 0:
-            raise InvalidInputError(f"eval_every must be >= 0, got {self.eval_every!r}")
-        object.__setattr__(self, "snapshots", tuple(sorted({int(i) for i in self.snapshots})))
-        if any(not 0 <= i <= self.n_iterations for i in self.snapshots):
+        check_count("n_iterations", self.n_iterations)
+        check_count("n_inits", self.n_inits)
+        check_count("eval_every", self.eval_every, 0)
+        check_count("seed", self.seed, 0)
+        if self.batch_per_class is not None:
+            check_count("batch_per_class", self.batch_per_class)
+        if not isinstance(self.relax, RelaxOptions):
+            raise InvalidInputError(f"relax must be a RelaxOptions, got {type(self.relax).__name__}")
+        snapshots = tuple(sorted({check_count("snapshots", i, 0) for i in self.snapshots}))
+        if any(i > self.n_iterations for i in snapshots):
             raise InvalidInputError(f"snapshots must lie in 0..n_iterations, got {self.snapshots}")
+        object.__setattr__(self, "snapshots", snapshots)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,6 +243,8 @@ def check_dataset(data: PhaseDataset, topology: Topology, name: str) -> None:
     if data.x.ndim != 2 or data.x.shape[1] != topology.n_inputs:
         raise InvalidInputError(f"{name}.x must have shape (samples, {topology.n_inputs}) for {topology.name}, "
                                 f"got {data.x.shape}")
+    if data.x.shape[0] == 0:
+        raise InvalidInputError(f"{name} holds no samples")
     if data.y.shape != (data.x.shape[0], topology.n_outputs):
         raise InvalidInputError(f"{name}.y must have shape ({data.x.shape[0]}, {topology.n_outputs}), got {data.y.shape}")
     if not np.all(np.isfinite(data.x)):
@@ -106,11 +254,17 @@ def check_dataset(data: PhaseDataset, topology: Topology, name: str) -> None:
                                 f"[{np.nanmin(data.y):.3g}, {np.nanmax(data.y):.3g}]")
 
 
-def predict_phases(engine: Engine, params: xy.XYParams, topology: Topology, x: np.ndarray,
-                   rng: np.random.Generator, options: RelaxOptions, n_inits: int = 1):
+def n_runs_of(params: Mapping) -> int | None:
+    """The length of the leading runs axis of XY/ONN parameters, None without one."""
+    return params["W"].shape[0] if np.ndim(params["W"]) == 3 else None
+
+
+def predict_phases(engine: Engine, params, topology: Topology, x: np.ndarray, rng: np.random.Generator,
+                   options: RelaxOptions, n_inits: int = 1):
     """Free equilibria from random initial states: output phases ``([runs,] samples, inits, n_out)`` and convergence."""
-    runs = params.W.shape[0] if np.ndim(params.W) == 3 else None
-    eq = engine.relax("xy", params, random_phases(rng, x, n_inits, topology.n_units, runs), topology, options=options)
+    params = as_param_dict(params)
+    phi0 = random_phases(rng, x, n_inits, topology.n_units, n_runs_of(params))
+    eq = engine.relax("xy", params, phi0, topology, options=options)
     return eq.phi[..., topology.output_units], eq.converged
 
 
@@ -125,189 +279,160 @@ def accuracy(output_phases: np.ndarray, data: PhaseDataset) -> np.ndarray:
     return np.mean(pred == truth, axis=(-2, -1))
 
 
-def train_ep(topology: Topology, train: PhaseDataset, params: xy.XYParams, config: EPConfig = EPConfig(), *,
-             test: PhaseDataset | None = None, engine: str | Engine = "jax", progress: bool = True,
+def train_ep(topology: Topology, train: PhaseDataset, params, config: EPConfig = EPConfig(), *,
+             test: PhaseDataset | None = None, engine: str | Engine | None = None, progress: bool | Progress = True,
              checkpoint: str | os.PathLike | None = None, checkpoint_seconds: float = 120.0) -> xr.Dataset:
-    """Train by equilibrium propagation; returns the history as an ``xarray.Dataset``.
+    """Train an XY network by equilibrium propagation; returns the history as an ``xarray.Dataset``.
 
-    ``params`` may carry a leading ``runs`` axis: all runs train in one vectorised call, each with
-    its own random initial states. Couplings outside ``topology`` stay zero; input biases and
-    input-input couplings never change. With ``checkpoint`` (an ``.npz`` path) the full training state
-    (parameters, optimizer, random generators, history) is saved there every ``checkpoint_seconds``, and a
-    call with the same arguments resumes from it: the result equals an uninterrupted run.
+    ``params`` (``XYParams`` or a mapping W, h, psi) may carry a leading ``runs`` axis: all runs train in one
+    vectorised call, each with its own random initial states. Couplings outside ``topology`` stay zero; input
+    biases and input-input couplings never change. Checkpoints, resume and Ctrl-C: :func:`pyosc.training.loop.run`.
     """
     engine = get_engine(engine)
+    if not isinstance(config, EPConfig):
+        raise InvalidInputError(f"config must be an EPConfig, got {type(config).__name__}")
     check_dataset(train, topology, "train")
     if test is not None:
         check_dataset(test, topology, "test")
-    params = xy.validate_params(params, topology.n_units)
-    if np.any(params.W[..., ~topology.coupling_mask] != 0):
+    params = as_param_dict(xy.validate_params(xy.XYParams(**as_param_dict(params)), topology.n_units))
+    if np.any(params["W"][..., ~topology.coupling_mask] != 0):
         raise InvalidInputError(f"W has couplings on pairs that {topology.name} does not couple")
-    runs = params.W.shape[0] if params.W.ndim == 3 else None
-    n_runs = runs or 1
-    rng = np.random.default_rng(config.seed)
-    opt = make_optimizer(config.optimizer, config.learning_rate)
-    opt_state = opt.init(params)
-    w_mask = topology.trainable_coupling_mask.astype(float)
-    unit_mask = (~topology.clamped).astype(float)
+    runs = n_runs_of(params)
     eval_data = test if test is not None else train
-    checkpoints = list(range(0, config.n_iterations + 1, config.eval_every)) if config.eval_every else []
-    if checkpoints and checkpoints[-1] != config.n_iterations:
-        checkpoints.append(config.n_iterations)
+    unit_mask = (~topology.clamped).astype(float)
 
-    distance = np.zeros((n_runs, config.n_iterations))
-    unconverged = np.zeros((n_runs, config.n_iterations), dtype=np.int64)
-    acc = np.zeros((n_runs, len(checkpoints)))
-    eval_rng = np.random.default_rng([config.seed, 1])
-    snapshots = []
-
-    def evaluate(j):
-        out, _ = predict_phases(engine, params, topology, eval_data.x, eval_rng, config.relax)
-        acc[:, j] = np.atleast_1d(accuracy(out, eval_data))
-
-    first, elapsed0 = 0, 0.0
-    ckpt = Path(checkpoint) if checkpoint is not None else None
-    if ckpt is not None and ckpt.exists():
-        first, elapsed0, params, opt_state, snapshots = _load_state(ckpt, config, params, opt_state, rng, eval_rng,
-                                                                    distance, unconverged, acc)
-    start, last_save = time.perf_counter() - elapsed0, time.perf_counter()
-    bar = tqdm(range(first, config.n_iterations), disable=not progress, desc=f"EP {topology.name}", unit="it",
-               initial=first, total=config.n_iterations)
-    for it in bar:
-        if checkpoints and it in checkpoints:
-            evaluate(checkpoints.index(it))
-        if it in config.snapshots:
-            snapshots.append(params)
+    def sample(rng):
         idx = (np.arange(train.x.shape[0]) if config.batch_per_class is None
                else class_balanced_batch(train.labels, config.batch_per_class, rng))
-        phi0 = random_phases(rng, train.x[idx], config.n_inits, topology.n_units, runs)
-        step = engine.ep_step("xy", params, phi0, topology, Nudge(config.beta, train.y[idx]), config.relax)
+        return random_phases(rng, train.x[idx], config.n_inits, topology.n_units, runs), train.y[idx], idx
+
+    def record(step, idx):
         out = step.free.phi[..., topology.output_units]
-        distance[:, it] = np.atleast_1d(np.mean(np.asarray(xy.distance(out, train.y[idx][:, None, :])), axis=(-2, -1)))
-        unconverged[:, it] = np.atleast_1d(np.sum(~step.free.converged, axis=(-2, -1))
-                                           + np.sum(~step.nudged.converged, axis=(-2, -1)))
-        g = step.gradient
-        grads = xy.XYParams(g.W * w_mask, g.h * unit_mask, g.psi * unit_mask)
-        params, opt_state = opt.update(params, grads, opt_state)
-        if not all(np.all(np.isfinite(a)) for a in params):
-            raise InvalidInputError(f"parameters became NaN or infinite at iteration {it}; lower the learning rate")
-        if progress and it % 10 == 0:
-            bar.set_postfix(distance=f"{distance[:, it].mean():.2e}")
-        if ckpt is not None and time.perf_counter() - last_save >= checkpoint_seconds:
-            _save_state(ckpt, it + 1, time.perf_counter() - start, config, params, opt_state, rng, eval_rng,
-                        distance, unconverged, acc, snapshots)
-            last_save = time.perf_counter()
-    if checkpoints and checkpoints[-1] == config.n_iterations:
-        evaluate(len(checkpoints) - 1)
-    if config.n_iterations in config.snapshots:
-        snapshots.append(params)
-    elapsed = time.perf_counter() - start
-    ds = history_dataset(topology, config, params, distance, unconverged, checkpoints, acc, runs, elapsed,
-                         engine.name, train.name, eval_data.name)
-    if snapshots:
-        for name, dims, unit in (("W", ("unit", "unit_"), "1/time"), ("h", ("unit",), "1/time"), ("psi", ("unit",), "rad")):
-            stack = np.stack([_with_run_axis(getattr(p, name), runs) for p in snapshots], axis=1)
-            ds[f"{name}_snapshot"] = (("run", "snapshot") + dims, stack, {"long_name": f"{name} at the snapshot iteration",
-                                                                          "units": unit})
-        ds = ds.assign_coords(snapshot=("snapshot", np.asarray(config.snapshots, dtype=np.int64)))
-        if topology.n_outputs > 1:
-            ds["confusion"] = snapshot_confusion(ds, eval_data, topology, engine=engine, options=config.relax,
-                                                 seed=config.seed)
+        distance = np.mean(np.asarray(xy.distance(out, train.y[idx][:, None, :])), axis=(-2, -1))
+        unconverged = np.sum(~step.free.converged, axis=(-2, -1)) + np.sum(~step.nudged.converged, axis=(-2, -1))
+        return {"distance": np.atleast_1d(distance), "unconverged": np.atleast_1d(unconverged)}
+
+    def evaluate(p, rng):
+        out, _ = predict_phases(engine, p, topology, eval_data.x, rng, config.relax)
+        return {"accuracy": np.atleast_1d(accuracy(out, eval_data))}
+
+    trainer = EPTrainer(f"EP {topology.name}", engine, "xy", topology, params, beta=config.beta, relax=config.relax,
+                        optimizer=config.optimizer, learning_rate=config.learning_rate,
+                        n_iterations=config.n_iterations,
+                        evaluations=evaluation_iterations(config.n_iterations, config.eval_every), seed=config.seed,
+                        trainable={"W": topology.trainable_coupling_mask.astype(float), "h": unit_mask,
+                                   "psi": unit_mask},
+                        sample=sample, record=record, evaluate=evaluate, snapshots=config.snapshots)
+    elapsed = run(trainer, {"topology": topology.name, **config.to_dict()}, checkpoint=checkpoint,
+                  checkpoint_seconds=checkpoint_seconds,
+                  progress=as_progress(progress, trainer.name, lambda m: {"distance": f"{m['distance']:.2e}"}))
+    ds = xy_history(trainer, topology, config, runs, elapsed, train.name, eval_data.name)
+    if ds.sizes.get("snapshot") and topology.n_outputs > 1:
+        ds["confusion"] = snapshot_confusion(ds, eval_data, topology, engine=engine, options=config.relax,
+                                             seed=config.seed)
     return ds
 
 
-def _save_state(path: Path, next_it: int, elapsed: float, config: EPConfig, params, opt_state, rng, eval_rng,
-                distance, unconverged, acc, snapshots) -> None:
-    """Atomically write everything :func:`train_ep` needs to go on from iteration ``next_it``."""
-    arrays = {f"param/{k}": np.asarray(v) for k, v in params._asdict().items()}
-    arrays.update(distance=distance, unconverged=unconverged, accuracy=acc)
-    arrays.update({f"state/{k}": v for k, v in state_arrays(opt_state).items()})
-    for i, snap in enumerate(snapshots):
-        arrays.update({f"snapshot{i}/{k}": np.asarray(v) for k, v in snap._asdict().items()})
-    meta = {"next_iteration": next_it, "config": config.to_dict(), "n_snapshots": len(snapshots),
-            "opt_t": None if opt_state is None else int(opt_state[0]),
-            "rng": rng.bit_generator.state, "eval_rng": eval_rng.bit_generator.state}
-    write_checkpoint(path, meta, arrays, progress=(next_it, config.n_iterations), elapsed=elapsed)
-
-
-def _load_state(path: Path, config: EPConfig, params, opt_state, rng, eval_rng, distance, unconverged, acc):
-    """Restore a :func:`_save_state` file in place (generators, history arrays); returns the rest."""
-    meta, arrays = read_checkpoint(path)
-    as_json = lambda c: json.loads(json.dumps(c.to_dict(), default=str))
-    if _with_defaults(meta["config"], as_json(EPConfig())) != as_json(config):
-        raise InvalidInputError(f"checkpoint {path} was written with another EP configuration; remove it to restart")
-    group = lambda name: xy.XYParams(**checkpoint_group(arrays, name))
-    loaded = group("param")
-    if any(a.shape != np.shape(b) for a, b in zip(loaded, params)) or arrays["distance"].shape != distance.shape:
-        raise InvalidInputError(f"checkpoint {path} does not match these parameters' shapes")
-    distance[...], unconverged[...], acc[...] = arrays["distance"], arrays["unconverged"], arrays["accuracy"]
-    rng.bit_generator.state = meta["rng"]
-    eval_rng.bit_generator.state = meta["eval_rng"]
-    return (meta["next_iteration"], meta["elapsed"], loaded,
-            state_from_arrays(opt_state, meta["opt_t"], checkpoint_group(arrays, "state")),
-            [group(f"snapshot{i}") for i in range(meta["n_snapshots"])])
-
-
-def _with_defaults(stored: dict, defaults: dict) -> dict:
-    """``stored`` with the settings added to the configuration since it was written set to their defaults."""
-    out = dict(stored)
-    for key, value in defaults.items():
-        if key not in out:
-            out[key] = value
-        elif isinstance(value, dict) and isinstance(out[key], dict):
-            out[key] = _with_defaults(out[key], value)
-    return out
-
-
-def _with_run_axis(a, runs: int | None) -> np.ndarray:
+def with_run_axis(a, runs: int | None) -> np.ndarray:
     """Parameters of one network get a leading run axis of length 1."""
     return np.asarray(a) if runs else np.asarray(a)[None]
 
 
-def history_dataset(topology, config, params, distance, unconverged, checkpoints, acc, runs, elapsed,
-                    engine_name, train_name, eval_name) -> xr.Dataset:
-    """Assemble the training history with dims, coordinates, units and the full configuration."""
-    n = topology.n_units
-    ds = xr.Dataset(
-        {
-            "distance": (("run", "iteration"), distance,
-                         {"long_name": "mean distance 1/(2 n_out) sum_k [1 - cos(phi_k - tau_k)] at the free equilibria",
-                          "units": "1"}),
-            "unconverged": (("run", "iteration"), unconverged,
-                            {"long_name": "states (free + nudged) that missed the steady-state tolerance", "units": "1"}),
-            "accuracy": (("run", "checkpoint"), acc, {"long_name": f"accuracy on {eval_name}", "units": "1"}),
-            "W": (("run", "unit", "unit_"), _with_run_axis(params.W, runs), {"long_name": "final couplings", "units": "1/time"}),
-            "h": (("run", "unit"), _with_run_axis(params.h, runs), {"long_name": "final bias amplitudes", "units": "1/time"}),
-            "psi": (("run", "unit"), _with_run_axis(params.psi, runs), {"long_name": "final bias phases", "units": "rad"}),
-            "role": (("unit",), np.array(["input"] * topology.n_inputs
-                                         + ["hidden"] * (n - topology.n_inputs - topology.n_outputs)
-                                         + ["output"] * topology.n_outputs)),
-        },
-        coords={"run": np.arange(distance.shape[0]), "iteration": np.arange(distance.shape[1]),
-                "checkpoint": ("checkpoint", np.asarray(checkpoints, dtype=np.int64),
-                               {"long_name": "iteration at which accuracy was evaluated (before its update)"}),
-                "unit": np.arange(n), "unit_": np.arange(n)},
-        attrs={"title": f"equilibrium propagation, XY model, {topology.name}", "model": "xy", "trainer": "ep",
-               "topology": topology.name, "n_trainable": topology.n_trainable, "engine": engine_name,
-               "train_data": train_name, "eval_data": eval_name, "wall_time_s": elapsed,
-               "config": config.to_dict(), **provenance()},
-    )
-    return ds
+_XY_VARIABLES = {"W": (("unit", "unit_"), "couplings W_ij (per unit of the flow's time)", "1"),
+                 "h": (("unit",), "bias amplitudes h_i (per unit of the flow's time)", "1"),
+                 "psi": (("unit",), "bias phases psi_i", "rad")}
 
 
-def implicit_gradient(params: xy.XYParams, topology: Topology, phi_free: np.ndarray, targets: np.ndarray) -> xy.XYParams:
-    """Exact dC/dtheta at free equilibria (implicit-function theorem), averaged over states.
+def unit_roles(topology: Topology) -> np.ndarray:
+    """'input', 'hidden' or 'output' per unit."""
+    n_hidden = topology.n_units - topology.n_inputs - topology.n_outputs
+    return np.array(["input"] * topology.n_inputs + ["hidden"] * n_hidden + ["output"] * topology.n_outputs)
 
-    ``phi_free``: (samples, inits, N) stable free equilibria of one network; ``targets``: (samples, n_out).
-    dC/dtheta = -(d^2E/dtheta dphi) H^-1 dC/dphi with H the Hessian on the free units. Couplings are
-    per pair (both entries of W), matching :func:`pyosc.models.xy.energy_param_grad`.
-    """
-    p = xy.XYParams(*(jnp.asarray(a) for a in params))
-    free, out = np.flatnonzero(~topology.clamped), topology.output_units
-    phi = jnp.asarray(phi_free).reshape(-1, topology.n_units)
-    tg = jnp.repeat(jnp.asarray(targets), phi_free.shape[1], axis=0)
-    dC = jnp.zeros_like(phi).at[:, out].set(xy.log_cost_grad(phi[:, out], tg))
-    H = xy.energy_hessian(phi, p)[:, free][:, :, free]
-    lam = jnp.zeros_like(phi).at[:, free].set(jnp.linalg.solve(H, dC[:, free][..., None])[..., 0])
-    entry = jax.grad(lambda q: -jnp.sum(xy.energy_grad_phi(phi, q) * lam) / phi.shape[0])(p)
-    return xy.XYParams(np.asarray(entry.W + entry.W.T), np.asarray(entry.h), np.asarray(entry.psi))
+
+def xy_history(trainer: EPTrainer, topology: Topology, config: EPConfig, runs: int | None, elapsed: float,
+               train_name: str, eval_name: str) -> xr.Dataset:
+    """The history of :func:`train_ep` with dims, coordinates, units and the full configuration."""
+    n, r = topology.n_units, runs or 1
+    zeros = lambda dtype=float: np.zeros((r, config.n_iterations), dtype=dtype)
+    distance = trainer.records.get("distance", zeros())
+    unconverged = trainer.records.get("unconverged", zeros(np.int64))
+    acc = trainer.scores.get("accuracy", np.zeros((r, len(trainer.evaluations))))
+    data = {
+        "distance": (("run", "iteration"), distance,
+                     {"long_name": "mean distance 1/(2 n_out) sum_k [1 - cos(phi_k - tau_k)] at the free equilibria",
+                      "units": "1"}),
+        "unconverged": (("run", "iteration"), unconverged,
+                        {"long_name": "states (free + nudged) that missed the steady-state tolerance", "units": "1"}),
+        "accuracy": (("run", "evaluation"), acc, {"long_name": f"accuracy on {eval_name}", "units": "1"}),
+        "role": (("unit",), unit_roles(topology), {"long_name": "role of the unit in the network"}),
+    }
+    for name, (dims, long_name, unit) in _XY_VARIABLES.items():
+        data[name] = (("run",) + dims, with_run_axis(trainer.params[name], runs),
+                      {"long_name": f"final {long_name}", "units": unit})
+    snaps = trainer.snapshot_parameters()
+    if snaps:
+        for name, (dims, long_name, unit) in _XY_VARIABLES.items():
+            stack = np.stack([with_run_axis(p[name], runs) for p in snaps], axis=1)
+            data[f"{name}_snapshot"] = (("run", "snapshot") + dims, stack,
+                                        {"long_name": f"{long_name} at the snapshot iteration", "units": unit})
+    coords = history_coords(r, config.n_iterations, trainer.evaluations)
+    coords.update(unit=("unit", np.arange(n), {"long_name": "unit index", "units": "1"}),
+                  unit_=("unit_", np.arange(n), {"long_name": "unit index (second of a pair)", "units": "1"}))
+    if snaps:
+        coords["snapshot"] = ("snapshot", np.asarray(config.snapshots, dtype=np.int64),
+                              {"long_name": "iteration whose parameters were kept (before its update)", "units": "1"})
+    return xr.Dataset(data, coords=coords, attrs={
+        "title": f"equilibrium propagation, XY model, {topology.name}", "model": "xy", "trainer": "ep",
+        "topology": topology.name, "n_trainable": topology.n_trainable, "engine": trainer.engine.name,
+        "train_data": train_name, "eval_data": eval_name, "wall_time_s": elapsed, "config": config.to_dict(),
+        **provenance()})
+
+
+def history_coords(n_runs: int | None, n_iterations: int, evaluations: list[int]) -> dict:
+    """The coordinates every training history shares: ``run``, ``iteration`` and ``evaluation`` (the number of
+    updates before each evaluation)."""
+    coords = {"iteration": ("iteration", np.arange(n_iterations),
+                            {"long_name": "training iteration (0-based)", "units": "1"}),
+              "evaluation": ("evaluation", np.asarray(evaluations, dtype=np.int64),
+                             {"long_name": "iteration before whose update the evaluation was made", "units": "1"})}
+    if n_runs is not None:
+        coords["run"] = ("run", np.arange(n_runs), {"long_name": "independent training run", "units": "1"})
+    return coords
+
+
+# --- confusion matrices -------------------------------------------------------------------------------------
+
+def confusion_matrix(true_labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """counts[i, j] = samples of class i predicted as j."""
+    true_labels, predicted = np.asarray(true_labels), np.asarray(predicted)
+    if true_labels.shape != predicted.shape:
+        raise InvalidInputError(f"true_labels and predicted differ in shape: {true_labels.shape} vs {predicted.shape}")
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (true_labels, predicted), 1)
+    return counts
+
+
+def xy_confusion(history: xr.Dataset, data: PhaseDataset, topology: Topology, snapshot: int | None = None,
+                 run: int = 0, seed: int = 0, engine: str | Engine | None = None,
+                 options: RelaxOptions | None = None) -> np.ndarray:
+    """Confusion matrix of an XY history's parameters (final, or at ``snapshot`` iteration) on ``data``, from one
+    random initial state per sample (``seed``), relaxed with ``options`` (default: ``RelaxOptions()``)."""
+    sel = {"run": run} if snapshot is None else {"run": run, "snapshot": snapshot}
+    suffix = "" if snapshot is None else "_snapshot"
+    params = {n: history[n + suffix].sel(sel).values for n in _XY_VARIABLES}
+    out, _ = predict_phases(get_engine(engine), params, topology, data.x, np.random.default_rng(seed),
+                            options or RelaxOptions())
+    return confusion_matrix(data.labels, decode_classes(out[:, 0, :]), topology.n_outputs)
+
+
+def snapshot_confusion(history: xr.Dataset, data: PhaseDataset, topology: Topology, **kwargs) -> xr.DataArray:
+    """Confusion matrices at every snapshot of every run (``kwargs`` as in :func:`xy_confusion`):
+    dims ``(run, snapshot, true_class, predicted_class)``, counts of ``data``'s samples."""
+    counts = [[xy_confusion(history, data, topology, snapshot=int(s), run=r, **kwargs)
+               for s in history.snapshot.values] for r in range(history.sizes["run"])]
+    classes = np.arange(topology.n_outputs)
+    return xr.DataArray(np.asarray(counts, dtype=np.int64), dims=("run", "snapshot", "true_class", "predicted_class"),
+                        coords={"snapshot": history.snapshot, "true_class": classes, "predicted_class": classes},
+                        attrs={"long_name": f"confusion counts on {history.attrs.get('eval_data', 'the data')}",
+                               "units": "1"})
+

@@ -9,7 +9,7 @@ reference), the Hebbian (outer-product, Hopfield 1982) rule is
 differs only in scale, which matters relative to the SHIL and nudging strengths), so that each
 stored pattern is a minimum of the phase energy -1/2 sum W_kj U(phi_k - phi_j) for any
 odd coupling function with U(0) > U(pi) (e.g. H = sin). RECONSTRUCTED choice: networks with a
-clamped reference oscillator (see :mod:`pyosc.memory`) treat it as one more pixel that is +1 in
+clamped reference oscillator (see :mod:`pyosc.data.patterns`) treat it as one more pixel that is +1 in
 every pattern, so its couplings W_0k = (1/P) sum_mu xi_k^mu carry the patterns' mean.
 """
 from __future__ import annotations

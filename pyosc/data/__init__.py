@@ -1,0 +1,1 @@
+"""Datasets and loaders: XOR, digits, optdigits, binary patterns, and their phase or detuning encodings."""

@@ -1,0 +1,448 @@
+"""The JAX engine's relaxations: compiled, batched equilibria of energy models on CPU or GPU, float64.
+
+Models (table :data:`MODELS`): ``"xy"`` (:mod:`pyosc.models.xy`, parameters :class:`~pyosc.models.xy.XYParams`)
+and ``"onn"`` (:mod:`pyosc.models.onn`, the phase-deviation model with a coupling function H given by Fourier
+coefficients, parameters :class:`~pyosc.models.onn.ONNParams`). XY is the first-harmonic case of
+ONN; it keeps its own specialised local-field code, and the Newton loop is shared (:class:`_Ops`).
+The ``"newton"`` method needs an energy: with ``"onn"`` H must be odd (detunings are allowed, they
+tilt the energy). ``"ode"`` and :func:`trajectory` integrate the full ONN velocity, even
+parts of H included.
+
+Two relaxation methods (see :class:`~pyosc.engines.base.RelaxOptions`):
+
+* ``"newton"``: pseudo-transient continuation. Each iteration takes an implicit-Euler step of the
+  gradient flow, ``(H + mu) dphi = -g`` with ``mu = 1/dt`` (Levenberg-Marquardt), accepted only if
+  F = E + beta C decreases; ``mu`` shrinks after good steps (dt grows toward a Newton step) and
+  grows after rejections (Nielsen's rule). The Hessian is restricted to the free units; an
+  independent set of free units (e.g. a hidden layer, whose units are not coupled to each other)
+  has a diagonal block and is eliminated by a Schur complement, so a layered [64, 200, 10] network
+  factorises only a 10 x 10 matrix per state. Converged = max |dphi/dt| < tol and a positive-definite
+  Hessian (a stable equilibrium). The loop runs in stages that halve the batch to the states still
+  moving, so a batch costs about its mean, not its slowest, number of iterations.
+* ``"ode"``: diffrax integration of the flow per state, stopped by an event at the steady state
+  (XY: free units only, with the same blocks and drive as the Newton loop).
+
+Every state is its own problem (vmapped; ``shared_steps`` integrates a batch as one ODE); finished
+states stop changing. :func:`relax`, :func:`ep_step` and :func:`trajectory` take validated float64 arrays
+(see :class:`~pyosc.engines.base.EquilibriumEngine`).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache, partial
+from typing import NamedTuple
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.linalg import cho_solve
+
+from pyosc.engines.base import EPStep, Equilibrium, RelaxOptions
+from pyosc.engines.jax.solvers import SOLVERS
+from pyosc.models import onn, xy
+from pyosc.topology import Topology
+
+
+class _Plan(NamedTuple):
+    """Static (hashable) structure of a network, for compilation.
+
+    The free units are relaxed in the order ``order`` = eliminated set first, then the kept units;
+    ``n_eliminated`` splits the two, and ``outputs`` gives the output units' positions in that order.
+    """
+
+    n_units: int
+    order: tuple[int, ...]
+    clamped: tuple[int, ...]
+    n_eliminated: int
+    outputs: tuple[int, ...]
+
+
+def _plan(topology: Topology) -> _Plan:
+    """Split the free units into an independent set (eliminated) and the rest (kept, dense)."""
+    free = np.flatnonzero(~topology.clamped)
+    adj = topology.coupling_mask[np.ix_(free, free)]
+    chosen, blocked = [], np.zeros(free.size, dtype=bool)
+    for i in np.argsort(adj.sum(1), kind="stable"):  # greedy independent set, low degree first
+        if not blocked[i]:
+            chosen.append(i)
+            blocked |= adj[i]
+            blocked[i] = True
+    if 2 * len(chosen) < free.size:  # not worth a Schur complement
+        chosen = []
+    elim = np.sort(np.asarray(chosen, dtype=int))
+    order = free[np.concatenate([elim, np.setdiff1d(np.arange(free.size), elim)])]
+    outputs = [int(np.flatnonzero(order == o)[0]) for o in topology.output_units]
+    return _Plan(topology.n_units, tuple(order.tolist()), tuple(np.flatnonzero(topology.clamped).tolist()),
+                 len(elim), tuple(outputs))
+
+
+def _idx(t: tuple[int, ...]) -> np.ndarray | slice:
+    """Static index: a slice when contiguous (cheap in XLA), else an integer array."""
+    a = np.asarray(t, dtype=int)
+    if a.size and np.array_equal(a, np.arange(a[0], a[0] + a.size)):
+        return slice(int(a[0]), int(a[0]) + a.size)
+    return a
+
+
+class _Blocks(NamedTuple):
+    """Couplings among the free units in relaxation order: eliminated-kept and kept-kept blocks."""
+
+    ek: jnp.ndarray
+    kk: jnp.ndarray
+
+
+class _Local(NamedTuple):
+    """F = E + beta C, its gradient and Hessian diagonal at free phases ``phi`` (per state)."""
+
+    phi: jnp.ndarray
+    F: jnp.ndarray
+    g: jnp.ndarray
+    diag: jnp.ndarray
+
+
+def _free_blocks(W: jnp.ndarray, plan: _Plan) -> _Blocks:
+    """The couplings among the free units, in relaxation order, as :class:`_Blocks`."""
+    order, ne = np.asarray(plan.order, dtype=int), plan.n_eliminated
+    W_ff = W[np.ix_(order, order)]
+    return _Blocks(W_ff[:ne, ne:], W_ff[ne:, ne:])
+
+
+def _xy_free_system(p, phi0, plan: _Plan) -> tuple[_Blocks, jnp.ndarray]:
+    """The XY network seen from its free units: coupling blocks and the constant drive of the clamped units."""
+    order, clamped = np.asarray(plan.order, dtype=int), np.asarray(plan.clamped, dtype=int)
+    return _free_blocks(p.W, plan), xy.clamped_drive(phi0, p, order, clamped)
+
+
+def _local(phi, W: _Blocks, drive, targets, beta, plan) -> _Local:
+    """Everything the Newton loop needs at ``phi`` from one local-field evaluation."""
+    ne = plan.n_eliminated
+    z = jnp.exp(1j * phi)
+    z_e, z_k = z[..., :ne], z[..., ne:]
+    u_k = xy.real_matmul(z_k, W.kk)
+    if ne:  # no couplings inside the eliminated set
+        u = jnp.concatenate([xy.real_matmul(z_k, W.ek.T), u_k + xy.real_matmul(z_e, W.ek)], axis=-1) + drive
+    else:
+        u = u_k + drive
+    F = -0.5 * jnp.sum(jnp.real(jnp.conj(z) * (u + drive)), axis=-1)
+    g = jnp.imag(z * jnp.conj(u))
+    diag = jnp.real(jnp.conj(z) * u)
+    return _nudged(_Local(phi, F, g, diag), targets, beta, plan)
+
+
+def _nudged(loc: _Local, targets, beta, plan) -> _Local:
+    """Add beta C (log cost on the outputs) to F, its gradient and Hessian diagonal. The free phase
+    (beta = 0) may sit exactly at anti-alignment, where C is infinite: it adds nothing there."""
+    out = _idx(plan.outputs)
+    po = loc.phi[..., out]
+    on = beta > 0
+    return _Local(loc.phi, loc.F + jnp.where(on, beta * xy.log_cost(po, targets), 0.0),
+                  loc.g.at[..., out].add(jnp.where(on, beta * xy.log_cost_grad(po, targets), 0.0)),
+                  loc.diag.at[..., out].add(jnp.where(on, beta * xy.log_cost_curvature(po, targets), 0.0)))
+
+
+def _onn_local(phi, W: _Blocks, drive, bias, targets, beta, plan) -> _Local:
+    """:func:`_local` for the ONN model: harmonics n = 1..M of H's odd part b_n, drive (..., nf, M) from
+    the clamped units, ``bias`` = (h, psi, omega, shil, b) with the first four on the free units."""
+    ne = plan.n_eliminated
+    b = bias[4]
+    n = jnp.arange(1, b.shape[-1] + 1, dtype=jnp.float64)
+    z = jnp.exp(1j * n * phi[..., None])
+    z_e, z_k = z[..., :ne, :], z[..., ne:, :]
+    u_k = jnp.einsum("...jm,jk->...km", z_k, W.kk.astype(z.dtype))
+    if ne:
+        ek = W.ek.astype(z.dtype)
+        u = jnp.concatenate([jnp.einsum("...km,ek->...em", z_k, ek),
+                             u_k + jnp.einsum("...em,ek->...km", z_e, ek)], axis=-2) + drive
+    else:
+        u = u_k + drive
+    h, psi, omega, shil = bias[:4]
+    F = (-0.5 * jnp.sum(jnp.real(jnp.conj(z) * (u + drive)) * (b / n), axis=(-2, -1))
+         - jnp.sum(h * jnp.cos(phi - psi), axis=-1) - jnp.sum(omega * phi, axis=-1)
+         - 0.5 * jnp.sum(shil * jnp.cos(2 * phi), axis=-1))
+    g = jnp.sum(b * jnp.imag(z * jnp.conj(u)), axis=-1) + h * jnp.sin(phi - psi) - omega + shil * jnp.sin(2 * phi)
+    diag = (jnp.sum(n * b * jnp.real(jnp.conj(z) * u), axis=-1) + h * jnp.cos(phi - psi)
+            + 2 * shil * jnp.cos(2 * phi))
+    return _nudged(_Local(phi, F, g, diag), targets, beta, plan)
+
+
+class _Ops(NamedTuple):
+    """The model-specific parts of the Newton loop: ``local(phi, per_state)`` -> :class:`_Local`, where
+    ``per_state`` = (clamped drive, targets) has the batch as leading axis; ``tables(phi)`` -> per-unit
+    trigonometric tables; ``block(tables, W_block, rows, cols)`` -> the coupling block of the Hessian
+    on ``rows x cols``."""
+
+    local: Callable
+    tables: Callable
+    block: Callable
+
+
+def _xy_ops(p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops, tuple]:
+    """Coupling blocks, model parts and per-state data (drive, targets) of the Newton loop for XY."""
+    W, drive = _xy_free_system(p, phi0, plan)
+    return W, _Ops(lambda phi, s: _local(phi, W, s[0], s[1], beta, plan),
+                   lambda phi: (jnp.cos(phi), jnp.sin(phi)),
+                   lambda t, Wb, rows, cols: _couplings(t[0], t[1], Wb, rows, cols)), (drive, targets)
+
+
+def _onn_ops(p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops, tuple]:
+    """:func:`_xy_ops` for the ONN model (H's odd part)."""
+    order, clamped = np.asarray(plan.order, dtype=int), np.asarray(plan.clamped, dtype=int)
+    W = _free_blocks(p.W, plan)
+    n = jnp.arange(1, p.sin.shape[-1] + 1, dtype=jnp.float64)
+    if clamped.size:
+        z_c = jnp.exp(1j * n * phi0[..., clamped, None])
+        drive = jnp.einsum("...cm,cf->...fm", z_c, p.W[np.ix_(clamped, order)].astype(z_c.dtype))
+    else:
+        drive = jnp.zeros(phi0.shape[:-1] + (order.size, n.size), dtype=jnp.complex128)
+    bias = (p.h[order], p.psi[order], p.omega[order], p.shil[order], p.sin)
+    weights = n * p.sin
+
+    def block(t, Wb, rows, cols):
+        c, s = t
+        return -Wb * jnp.sum(weights * (c[..., rows, None, :] * c[..., None, cols, :]
+                                        + s[..., rows, None, :] * s[..., None, cols, :]), axis=-1)
+
+    return W, _Ops(lambda phi, s: _onn_local(phi, W, s[0], bias, s[1], beta, plan),
+                   lambda phi: (jnp.cos(n * phi[..., None]), jnp.sin(n * phi[..., None])), block), (drive, targets)
+
+
+def _couplings(c, s, W_block, rows: slice, cols: slice):
+    """-W_ij cos(phi_i - phi_j) for a block of the free units, from c = cos(phi), s = sin(phi)
+    (cos(a - b) = cos a cos b + sin a sin b: products instead of a cosine per pair)."""
+    return -W_block * (c[..., rows, None] * c[..., None, cols] + s[..., rows, None] * s[..., None, cols])
+
+
+def _damped_newton_step(loc: _Local, W: _Blocks, mu, plan, ops: _Ops):
+    """Solve (H + mu) d = -g on the free units; NaN where H + mu is not positive definite."""
+    ne = plan.n_eliminated
+    e, k = slice(0, ne), slice(ne, None)
+    mu_ = mu[..., None]
+    nk = loc.phi.shape[-1] - ne
+    t = ops.tables(loc.phi)
+    schur = ops.block(t, W.kk, k, k) + (loc.diag[..., k] + mu_)[..., None] * jnp.eye(nk)
+    rhs_k = loc.g[..., k]
+    if ne:
+        cross = ops.block(t, W.ek, e, k)
+        de = loc.diag[..., e] + mu_
+        de = jnp.where(de > 0, de, jnp.nan)
+        scaled = cross / de[..., None]
+        schur = schur - jnp.swapaxes(cross, -1, -2) @ scaled
+        rhs_k = rhs_k - jnp.einsum("...ek,...e->...k", scaled, loc.g[..., e])
+    chol = jnp.linalg.cholesky(schur)
+    y_k = cho_solve((chol, True), rhs_k[..., None])[..., 0]
+    if not ne:
+        return -y_k
+    y_e = (loc.g[..., e] - jnp.einsum("...ek,...k->...e", cross, y_k)) / de
+    return -jnp.concatenate([y_e, y_k], axis=-1)
+
+
+def _stage_sizes(n_states: int, smallest: int = 32) -> list[int]:
+    """Batch sizes of the Newton stages: the whole batch, then halves down to ``smallest`` states."""
+    sizes = [n_states]
+    while sizes[-1] // 2 >= smallest:
+        sizes.append(sizes[-1] // 2)
+    return sizes
+
+
+def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
+    """Pseudo-transient continuation on a flat batch phi0 (B, N) with targets (B, n_out).
+
+    A batched loop runs until its slowest state has converged, so it runs in stages: once no more
+    than half of a stage's states are still moving, the moving ones go on as a batch half the size
+    (states are independent: the result is the same, at a fraction of the cost)."""
+    order = np.asarray(plan.order, dtype=int)
+    gmax = lambda g: jnp.max(jnp.abs(g), axis=-1)
+    W, ops, per_state = MODELS[model].ops(p, phi0, targets, beta, plan)
+    loc0 = ops.local(phi0[..., order], per_state)
+    mu0 = mu_scale * jnp.maximum(jnp.max(jnp.abs(loc0.diag), axis=-1), 1e-3)
+
+    def step(per_state, s):
+        loc, mu, nu, iters, k = s
+        active = gmax(loc.g) > tol
+        d = _damped_newton_step(loc, W, mu, plan, ops)
+        trial = ops.local(loc.phi + d, per_state)
+        predicted = 0.5 * (mu * jnp.sum(d * d, axis=-1) - jnp.sum(loc.g * d, axis=-1))  # quadratic model
+        actual = loc.F - trial.F
+        ok = jnp.isfinite(trial.F) & jnp.all(jnp.isfinite(d), axis=-1) & (actual >= -1e-13 * (1.0 + jnp.abs(loc.F)))
+        accept = ok & active
+        rho = jnp.clip(actual / jnp.where(predicted > 0, predicted, 1.0), 0.0, 1.0)
+        mu = jnp.where(accept, mu * jnp.maximum(1 / 3, 1 - (2 * rho - 1) ** 3), jnp.where(active, mu * nu, mu))
+        loc = jax.tree_util.tree_map(lambda t, c: jnp.where(accept.reshape(accept.shape + (1,) * (t.ndim - 1)), t, c),
+                                     trial, loc)
+        return loc, mu, jnp.where(accept, 2.0, nu * 2.0), iters + active, k + 1
+
+    def run(per_state, state, k, n_left):
+        """Iterate until at most ``n_left`` states still move (or max_iter steps in all)."""
+        cond = lambda s: (s[-1] < max_iter) & (jnp.sum(gmax(s[0].g) > tol) > n_left)
+        *state, k = jax.lax.while_loop(cond, partial(step, per_state), (*state, k))
+        return tuple(state), k
+
+    zeros = jnp.zeros(phi0.shape[0])
+    sizes = _stage_sizes(phi0.shape[0])
+    stops = [*sizes[1:], 0]  # a stage ends when its moving states fit in the next one
+    state, k = run(per_state, (loc0, mu0, zeros + 2.0, zeros), 0, stops[0])
+    for size, n_left in zip(sizes[1:], stops[1:]):
+        moving = jnp.argsort(-gmax(state[0].g))[:size]  # every state still moving is among them
+        take = lambda tree, i=moving: jax.tree_util.tree_map(lambda a: a[i], tree)
+        sub, k = run(take(per_state), take(state), k, n_left)
+        state = jax.tree_util.tree_map(lambda a, b, i=moving: a.at[i].set(b), state, sub)
+    loc, _, _, iters = state
+    force = gmax(loc.g)
+    stable = jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan, ops)), axis=-1)
+    return phi0.at[..., order].set(loc.phi), (force <= tol) & stable, force, iters
+
+
+def _onn_descent(phi, p):
+    """Minus the full ONN velocity (even parts of H included): dE/dphi when H is odd."""
+    return -onn.velocity(phi, p)
+
+
+def _gradient(descent, phi, p, targets, beta, plan):
+    """-dphi/dt on all units (zero on clamped ones), for the ODE right-hand side: the model's ``descent``
+    (dE/dphi for a gradient flow, minus the velocity) plus the nudge."""
+    out = np.asarray(plan.order)[list(plan.outputs)]
+    base = descent(phi, p)
+    g = base.at[..., out].add(jnp.where(beta > 0, beta * xy.log_cost_grad(phi[..., out], targets), 0.0))
+    return g.at[..., list(plan.clamped)].set(0.0)
+
+
+def _xy_flow(p, phi0, targets, beta, plan):
+    """XY's relaxation flow on the free units only, with the clamped units folded into a constant drive and the
+    couplings in the plan's blocks (a layered [64, 200, 10] network costs 4,000 products per field instead of
+    75,000): (field, initial state, args, map from the final state to all phases)."""
+    order = np.asarray(plan.order, dtype=int)
+    W, drive = _xy_free_system(p, phi0, plan)  # the drive is passed as real parts: diffrax warns on complex args
+    field = lambda t, y, args: -_local(y, W, jax.lax.complex(args[0], args[1]), args[2], beta, plan).g
+    return field, phi0[..., order], (jnp.real(drive), jnp.imag(drive), targets), lambda y: phi0.at[..., order].set(y)
+
+
+def _onn_flow(p, phi0, targets, beta, plan):
+    """:func:`_xy_flow` for ONN: every unit with its full velocity (even parts of H included)."""
+    field = lambda t, y, args: -_gradient(_onn_descent, y, p, args[0], beta, plan)
+    return field, phi0, (targets,), lambda y: y
+
+
+def _ode_relax(model, p, phi0, targets, beta, plan, options: RelaxOptions):
+    """diffrax integration of each state (the model's flow) until max |dphi/dt| < tol (or t_max)."""
+    field, y0, args, finish = MODELS[model].flow(p, phi0, targets, beta, plan)
+    steady = diffrax.Event(lambda t, y, args, **kw: jnp.max(jnp.abs(field(t, y, args))) < options.tol)
+
+    def solve(y0, args):
+        sol = diffrax.diffeqsolve(diffrax.ODETerm(field), SOLVERS[options.integrator](), 0.0, options.t_max,
+                                  None, y0, args=args,
+                                  stepsize_controller=diffrax.PIDController(rtol=options.rtol, atol=options.atol),
+                                  event=steady, max_steps=options.max_steps, throw=False)
+        return sol.ys[-1], sol.ts[-1]
+
+    if options.shared_steps:
+        y, t_end = solve(y0, args)
+        t_end = jnp.full(y.shape[0], t_end)
+    else:
+        y, t_end = jax.vmap(solve)(y0, args)
+    force = jnp.max(jnp.abs(field(0.0, y, args)), axis=-1)
+    return finish(y), (force < options.tol) & (t_end < options.t_max), force, t_end
+
+
+def _relax_flat(model, p, phi0, targets, beta, plan, options: RelaxOptions, mu_scale):
+    if options.method == "newton":
+        return _newton_relax(model, p, phi0, targets, beta, plan, options.tol, options.max_iter, mu_scale)
+    return _ode_relax(model, p, phi0, targets, beta, plan, options)
+
+
+def _relax_batch(model, p, phi0, targets, beta, plan, options, mu_scale):
+    """phi0 (S, M, N), targets (S, n_out) -> Equilibrium fields of shape (S, M[, N])."""
+    s, m, n = phi0.shape
+    tg = jnp.broadcast_to(targets[:, None, :], (s, m, targets.shape[-1])).reshape(s * m, -1)
+    out = _relax_flat(model, p, phi0.reshape(s * m, n), tg, beta, plan, options, mu_scale)
+    return out[0].reshape(s, m, n), *(o.reshape(s, m) for o in out[1:])
+
+
+@lru_cache(maxsize=64)
+def _compiled(kind: str, model: str, plan: _Plan, options: RelaxOptions, stacked: bool):
+    """jit-compiled relax / EP step for one model and network structure; vmapped over runs when ``stacked``."""
+    param_grad = MODELS[model].param_grad
+
+    def relax(p, phi0, targets, beta):
+        return _relax_batch(model, p, phi0, targets, beta, plan, options, 1.0)
+
+    def ep_step(p, phi0, targets, beta):
+        free = _relax_batch(model, p, phi0, targets, 0.0, plan, options, 1.0)
+        nudged = _relax_batch(model, p, free[0], targets, beta, plan, options, 1e-3)
+        g_free = param_grad(free[0], p)
+        g_nudged = param_grad(nudged[0], p)
+        grad = jax.tree_util.tree_map(lambda a, b: (a - b) / beta, g_nudged, g_free)
+        return grad, free, nudged
+
+    fn = {"relax": relax, "ep_step": ep_step}[kind]
+    if stacked:
+        fn = jax.vmap(fn, in_axes=(0, 0, None, None))
+    return jax.jit(fn)
+
+
+@lru_cache(maxsize=16)
+def _trajectory_fn(model: str, plan: _Plan, options: RelaxOptions, stacked: bool):
+    def run(p, phi0, targets, beta, times):
+        s, m, n = phi0.shape
+        tg = jnp.broadcast_to(targets[:, None, :], (s, m, targets.shape[-1])).reshape(s * m, -1)
+        field = lambda t, y, args: -_gradient(MODELS[model].descent, y, p, args, beta, plan)
+
+        def one(y0, target):
+            sol = diffrax.diffeqsolve(diffrax.ODETerm(field), SOLVERS[options.integrator](), 0.0, times[-1],
+                                      None, y0, args=target, saveat=diffrax.SaveAt(ts=times),
+                                      stepsize_controller=diffrax.PIDController(rtol=options.rtol, atol=options.atol),
+                                      max_steps=options.max_steps)
+            return sol.ys
+
+        return jax.vmap(one)(phi0.reshape(s * m, n), tg).reshape(s, m, times.shape[0], n)
+
+    if stacked:
+        run = jax.vmap(run, in_axes=(0, 0, None, None, None))
+    return jax.jit(run)
+
+
+class Model(NamedTuple):
+    """The JAX parts of an energy model: its parameter record (``params``); the Newton loop's coupling blocks, parts
+    and per-state data (``ops``, as :func:`_xy_ops`); dE/dphi of its flow without the nudge (``descent``); the
+    ``"ode"`` relaxation's flow (``flow``, as :func:`_xy_flow`); dE/dtheta for EP (``param_grad``)."""
+
+    params: type
+    ops: Callable
+    descent: Callable
+    flow: Callable
+    param_grad: Callable
+
+
+MODELS = {"xy": Model(xy.XYParams, _xy_ops, xy.energy_grad_phi, _xy_flow, xy.energy_param_grad),
+          "onn": Model(onn.ONNParams, _onn_ops, _onn_descent, _onn_flow, onn.energy_param_grad)}
+
+
+def _jax_params(model: str, params: dict[str, np.ndarray]):
+    return MODELS[model].params(**{k: jnp.asarray(v) for k, v in params.items()})
+
+
+def _equilibrium(out) -> Equilibrium:
+    return Equilibrium(*(np.asarray(o) for o in out))
+
+
+def relax(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, targets: np.ndarray,
+          beta: float, options: RelaxOptions) -> Equilibrium:
+    """:meth:`~pyosc.engines.base.EquilibriumEngine.relax` on validated inputs (``beta`` = 0.0: no nudge)."""
+    fn = _compiled("relax", model, _plan(topology), options, phi0.ndim == 4)
+    return _equilibrium(fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta))
+
+
+def ep_step(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, targets: np.ndarray,
+            beta: float, options: RelaxOptions) -> EPStep:
+    """:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step` on validated inputs."""
+    fn = _compiled("ep_step", model, _plan(topology), options, phi0.ndim == 4)
+    grad, free, nudged = fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta)
+    return EPStep({k: np.asarray(v) for k, v in grad._asdict().items()}, _equilibrium(free), _equilibrium(nudged))
+
+
+def trajectory(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, times: np.ndarray,
+               targets: np.ndarray, beta: float, options: RelaxOptions) -> np.ndarray:
+    """:meth:`~pyosc.engines.base.EquilibriumEngine.trajectory` on validated inputs."""
+    fn = _trajectory_fn(model, _plan(topology), options, phi0.ndim == 4)
+    return np.asarray(fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta,
+                         jnp.asarray(times)))

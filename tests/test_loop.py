@@ -1,0 +1,105 @@
+"""The shared training loop: every trainer stops cleanly on Ctrl-C with a checkpoint and resumes identically;
+checkpoints of other settings or corrupt files are refused with the path; progress says "compiling" first."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from pyosc.errors import InvalidInputError
+from pyosc.experiments import onn_memory, optomech_xor, xor
+from pyosc.results import checkpoint_progress
+from pyosc.training.loop import ProgressBar, TrainingInterrupted, evaluation_iterations
+
+
+def _scattering():
+    """A tiny layered scattering network on random data (no data files needed)."""
+    from pyosc.training.green import TrainConfig, paper_initialisation, train_network
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 5, (60, 8))
+    y = (x[:, 0] > x[:, 1]).astype(int)
+    net = paper_initialisation([8, 4, 2], np.random.default_rng(1))
+    cfg = TrainConfig(n_iterations=12, batch_size=20, eval_every=4, optimizer="adam", learning_rate=0.01)
+    return lambda **kw: train_network(net, x, y, x, y, cfg, **kw)[2]
+
+
+TRAINERS = {
+    "xy-ep": lambda **kw: xor.run(xor.Config(n_runs=2, n_iterations=10, eval_every=4, optimizer="adam",
+                                             learning_rate=0.05), **kw),
+    "onn-ep": lambda **kw: onn_memory.run(onn_memory.Config(letters="TE", n_iterations=6, eval_trials=2), **kw),
+    "optomech-adjoint": lambda **kw: optomech_xor.run(optomech_xor.Config(
+        model="optomech-phase", n_runs=2, n_iterations=6, n_inits=1, eval_every=3, t1=300.0, patience=2), **kw),
+    "scattering": lambda **kw: _scattering()(**kw),
+}
+
+
+@pytest.mark.parametrize("name", list(TRAINERS))
+def test_sigint_saves_a_checkpoint_and_the_resumed_run_is_identical(name, tmp_path, interrupt_at):
+    train = TRAINERS[name]
+    whole = train()
+    ckpt = tmp_path / "run.ckpt.npz"
+    with pytest.raises(TrainingInterrupted, match="checkpoint saved to") as stop:
+        train(checkpoint=ckpt, progress=interrupt_at(3))
+    assert stop.value.iteration == 3 and stop.value.checkpoint == ckpt
+    assert checkpoint_progress(ckpt)[0][0] == 3
+    resumed = train(checkpoint=ckpt)
+    numeric = [v for v in whole.data_vars if whole[v].dtype.kind in "biuf"]
+    assert numeric
+    for v in numeric:
+        np.testing.assert_array_equal(resumed[v].values, whole[v].values, err_msg=v)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the loop's handler is gone
+
+
+def test_checkpoint_of_other_settings_or_corrupt_is_refused(tmp_path, interrupt_at):
+    ckpt = tmp_path / "run.ckpt.npz"
+    config = xor.Config(n_runs=2, n_iterations=6, eval_every=0)
+    with pytest.raises(TrainingInterrupted):
+        xor.run(config, checkpoint=ckpt, progress=interrupt_at(2))
+    with pytest.raises(InvalidInputError, match=r"other settings: learning_rate \(0.1 there, 0.2 here\)"):
+        xor.run(xor.Config(n_runs=2, n_iterations=6, eval_every=0, learning_rate=0.2), checkpoint=ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[:100])
+    with pytest.raises(InvalidInputError, match=f"checkpoint {ckpt} cannot be read.*move it away or delete it"):
+        xor.run(config, checkpoint=ckpt)
+    with pytest.raises(InvalidInputError, match="is a directory"):
+        xor.run(config, checkpoint=tmp_path)
+
+
+def test_evaluation_schedule():
+    assert evaluation_iterations(10, 4) == [0, 4, 8, 10]
+    assert evaluation_iterations(8, 4, at_start=False) == [4, 8]
+    assert evaluation_iterations(8, 0) == []
+
+
+def test_progress_bar_says_compiling_until_the_first_iteration(capsys):
+    bar = ProgressBar("EP test")
+    bar(0, 3, {})
+    assert "compiling" in bar.bar.desc
+    bar(1, 3, {"distance": 0.5})
+    assert bar.bar.desc == "EP test" and bar.bar.n == 1 and bar.bar.initial == 0
+    bar(3, 3, {"distance": 0.1})
+    assert bar.bar.n == 3
+
+
+def test_cli_ctrl_c_exits_130_with_the_checkpoint(tmp_path):
+    """Ctrl-C of `pyosc train`: a message that says where the checkpoint is and how to resume, exit status 130,
+    no traceback; the rerun resumes (here: refuses other settings, naming them)."""
+    out, ckpt = tmp_path / "x.nc", tmp_path / "x.nc.ckpt.npz"
+    cmd = [sys.executable, "-m", "pyosc", "train", "xor", "--n-runs", "2", "--n-iterations", "1000000",
+           "--eval-every", "0", "--checkpoint-seconds", "0", "--quiet", "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not ckpt.exists():  # training has started
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert f"checkpoint saved to {ckpt}; rerun the same command to resume" in stderr
+    assert ckpt.exists() and not out.exists()
+    rerun = subprocess.run(cmd[:-2] + ["--learning-rate", "0.2", "--out", str(out)], capture_output=True, text=True,
+                           timeout=120)
+    assert rerun.returncode == 2 and "learning_rate (0.1 there, 0.2 here)" in rerun.stderr

@@ -18,12 +18,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-import pyosc  # noqa: F401  (float64)
 from pyosc.engines.base import IntegrateOptions, SteadyStateOptions
 from pyosc.engines.jax import dynamics as jd
 from pyosc.experiments import optomech_xor as ad
 from pyosc.experiments.optomech_xor import noisy_xor
-from pyosc.models import optomech as om
+from pyosc.models import registry
 
 
 def median_time(fn, args, repeats: int) -> float:
@@ -51,12 +50,12 @@ def main() -> None:
     parser.add_argument("--max-steps", type=int, default=256, help="step budget per trajectory")
     args = parser.parse_args()
 
-    cfg = ad.AdjointConfig(model=args.model, t1=args.t1)
+    cfg = ad.Config(model=args.model, t1=args.t1)
     net = ad.make_network(cfg)
     rng = np.random.default_rng(0)
     raw = ad.init_raw(rng, cfg.n_units, 1)
     p_all = {k: jnp.asarray(np.asarray(v)[0]) for k, v in ad.model_params(raw, net).items()}
-    tables = om.get_model(args.model).tables
+    tables = registry.get_model(args.model).tables
     p = {k: v for k, v in p_all.items() if k not in tables}
     fixed = {k: p_all[k] for k in tables}
     data = noisy_xor(args.samples // 4, 0.3, rng)
@@ -65,7 +64,7 @@ def main() -> None:
     n_trainable = 10 + 2 * (cfg.n_units - 2)  # couplings (pairs), bias amplitudes and phases of free units
     print(f"{args.model}: {cfg.n_units} nodes x {args.samples} samples x {args.inits} initial states, t1 = {args.t1:g}, "
           f"rtol = atol = {args.rtol:g}; {n_trainable} trainable parameters; {jax.devices()[0].platform}")
-    variants = {"default checkpoints": {}, f"all {args.max_steps} steps stored": {"checkpoints": args.max_steps}}
+    variants = {"default checkpoints": {}, f"all {args.max_steps} steps stored": {"saved_states": args.max_steps}}
     for name, kw in variants.items():
         opts = IntegrateOptions(rtol=args.rtol, atol=args.rtol, max_steps=args.max_steps, **kw)
         loss = jd.loss_fn(args.model, opts, (cfg.n_units - 1,), "distance")

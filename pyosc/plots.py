@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-
 from matplotlib.figure import Figure
 
 from pyosc import analysis

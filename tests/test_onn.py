@@ -37,7 +37,7 @@ def test_first_harmonic_onn_is_the_xy_model(case, rng):
     np.testing.assert_allclose(b.free.phi, a.free.phi, atol=1e-10)
     np.testing.assert_allclose(b.nudged.phi, a.nudged.phi, atol=1e-10)
     for name in ("W", "h", "psi"):
-        np.testing.assert_allclose(getattr(b.gradient, name), getattr(a.gradient, name), atol=1e-9)
+        np.testing.assert_allclose(b.gradient[name], a.gradient[name], atol=1e-9)
     np.testing.assert_allclose(onn.energy(phi0, onn.from_xy(p)), xy.energy(phi0, p), atol=1e-12)
 
 

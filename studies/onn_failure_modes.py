@@ -46,8 +46,8 @@ ODE_MEMORY = RelaxOptions(method="ode", tol=1e-5, rtol=1e-7, atol=1e-7, t_max=30
 
 
 def strong_coupling():
-    cyc = pr.limit_cycle(vdp.VdPCircuit(a=1.0, b=1.0 / 3))
-    red = pr.coupling_function(cyc, 9)
+    cyc = pr.periodic_orbit(vdp.VdPCircuit(a=1.0, b=1.0 / 3))
+    red = pr.reduce_coupling(cyc, 9)
     phi0 = np.array([0.0, 1.5])
     Gs = np.array([0.005, 0.02, 0.05, 0.1, 0.2, 0.4])
     errors = []

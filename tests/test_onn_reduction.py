@@ -12,7 +12,7 @@ from pyosc.models import phase_reduction as pr
 
 @pytest.fixture(scope="module")
 def cycles():
-    return {a: pr.limit_cycle(vdp.VdPCircuit(a=a, b=a / 3)) for a in (0.1, 1.0, 3.0)}
+    return {a: pr.periodic_orbit(vdp.VdPCircuit(a=a, b=a / 3)) for a in (0.1, 1.0, 3.0)}
 
 
 def test_limit_cycle_period_and_prc_normalisation(cycles):
@@ -31,22 +31,22 @@ def test_limit_cycle_period_and_prc_normalisation(cycles):
 
 
 def test_coupling_function_shape(cycles):
-    weak = pr.coupling_function(cycles[0.1], 5)
+    weak = pr.reduce_coupling(cycles[0.1], 5)
     # Kuramoto limit: H(x) ~ sin(x) / (2C) for resistive coupling, in-phase attraction
     assert weak.H.sin[0] == pytest.approx(0.5, rel=1e-3)
-    for red in (weak, pr.coupling_function(cycles[3.0], 300)):  # 300 harmonics: no truncation error
+    for red in (weak, pr.reduce_coupling(cycles[3.0], 300)):  # 300 harmonics: no truncation error
         # half-wave symmetry of the Van der Pol cycle: no even harmonics (n = 0, 2, 4, ...) in H
         assert np.all(np.abs(red.H.sin[1::2]) < 1e-8) and np.all(np.abs(red.H.cos[0::2]) < 1e-8)
         # no current flows between in-phase nodes: H(0) + load = 0
         assert red.H(0.0) + red.load == pytest.approx(0.0, abs=1e-8)
-    strong = pr.coupling_function(cycles[3.0], 7)
+    strong = pr.reduce_coupling(cycles[3.0], 7)
     assert strong.H.even_fraction > 0.1 and abs(strong.H.sin[4]) > 0.01  # relaxation regime: lag and harmonics
 
 
 def test_two_oscillators_circuit_and_phase_model_relax_together(cycles):
     """G = 0.005 << the contraction rate: the phase differences agree within 2 % (here ~0.3 %)."""
     cyc = cycles[1.0]
-    red = pr.coupling_function(cyc, 7)
+    red = pr.reduce_coupling(cyc, 7)
     G = 0.005
     phi0 = np.array([0.0, 1.0])
     times = np.linspace(0.0, 400.0, 41)
@@ -73,9 +73,9 @@ def test_bad_circuit_inputs_raise(cycles):
     with pytest.raises(InvalidInputError, match="diagonal"):
         vdp.check_conductances([[1e-3, 0], [0, 0]])
     with pytest.raises(InvalidInputError, match="n_samples"):
-        pr.limit_cycle(vdp.VdPCircuit(), n_samples=10)
+        pr.periodic_orbit(vdp.VdPCircuit(), n_samples=10)
     with pytest.raises(InvalidInputError, match="n_harmonics"):
-        pr.coupling_function(cycles[0.1], 0)
+        pr.reduce_coupling(cycles[0.1], 0)
     with pytest.raises(InvalidInputError, match="x0 must have shape"):
         pr.simulate_circuit(vdp.VdPCircuit(), np.zeros((2, 2)), np.zeros((3, 2)), [1.0])
     with pytest.raises(InvalidInputError, match="times"):

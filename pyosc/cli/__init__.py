@@ -14,7 +14,7 @@ from pyosc.errors import PyoscError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pyosc.cli import info, study, train
+    from pyosc.cli import info, install_julia, study, train
 
     parser = argparse.ArgumentParser(prog="pyosc", description="Train physical oscillator and wave networks.")
     parser.add_argument("--version", action="version", version=f"pyosc {__version__}")
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_command(commands)
     study.add_command(commands)
     info.add_command(commands)
+    install_julia.add_command(commands)
     return parser
 
 

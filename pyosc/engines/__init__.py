@@ -4,7 +4,8 @@
 and why not. The registry :data:`ENGINES` holds small entries, in the spirit of xarray's backend entrypoints: each
 names the class that implements its engine, describes it and probes its packages without importing them
 (``importlib.util.find_spec`` and ``importlib.metadata``), so that importing this package or listing the engines
-loads no JAX.
+loads no JAX. An entry may also name a ``probe`` that tries the engine once its packages are there (the Julia engine
+starts Julia in a subprocess: juliacall is never imported by listing the engines).
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ DEFAULT_ENGINE = "jax"
 @dataclass(frozen=True)
 class EngineStatus:
     """Whether an engine can be used here. ``reason``: why not and how to get it (empty when ``available``);
-    ``versions``: the installed versions of the packages it needs (distribution name -> version)."""
+    ``versions``: the installed versions of the packages it needs (distribution name -> version) and those its
+    probe reports (the Julia engine: Julia, its packages and thread count)."""
 
     name: str
     available: bool
@@ -36,17 +38,19 @@ class EngineStatus:
 @dataclass(frozen=True)
 class EngineEntry:
     """A registered engine: ``target`` = ``"module:Class"`` of its implementation (``None``: not part of this
-    version), the packages it ``requires`` (import names, also their distribution names) and how to ``install``
-    them."""
+    version), the packages it ``requires`` (import names, also their distribution names), how to ``install``
+    them, and optionally a ``probe`` = ``"module:function"`` returning ``(reason, versions)`` (reason empty when the
+    engine works here), called only when the packages are installed (the function caches its answer)."""
 
     name: str
     target: str | None
     description: str
     requires: tuple[str, ...]
     install: str
+    probe: str | None = None
 
     def status(self) -> EngineStatus:
-        """Availability from the installed packages, without importing them."""
+        """Availability from the installed packages (without importing them), then from the probe."""
         versions = {}
         for package in self.requires:
             try:
@@ -56,6 +60,11 @@ class EngineEntry:
         missing = [package for package in self.requires if importlib.util.find_spec(package) is None]
         problems = ([] if self.target else ["not implemented in this version of pyosc"]) + \
             [f"{package} is not installed" for package in missing]
+        if not problems and self.probe:
+            module, function = self.probe.split(":")
+            reason, found = getattr(importlib.import_module(module), function)()
+            versions.update(found)
+            problems += [reason] if reason else []
         reason = "; ".join(problems + [f"install: {self.install}"]) if problems else ""
         return EngineStatus(self.name, not problems, reason, self.description, versions)
 
@@ -63,8 +72,10 @@ class EngineEntry:
 ENGINES: dict[str, EngineEntry] = {e.name: e for e in (
     EngineEntry("jax", "pyosc.engines.jax.engine:JaxEngine", "JAX + diffrax: compiled, float64, CPU or GPU",
                 ("jax", "jaxlib", "diffrax", "equinox"), "pip install jax diffrax equinox"),
-    EngineEntry("julia", None, "Julia (DifferentialEquations.jl) through juliacall", ("juliacall",),
-                "pip install 'pyosc[julia]' then pyosc install-julia"),
+    EngineEntry("julia", "pyosc.engines.julia.engine:JuliaEngine",
+                "Julia (OrdinaryDiffEq.jl, SciMLSensitivity.jl) through juliacall: stiff solvers, adjoints, threads",
+                ("juliacall",), "pip install 'pyosc[julia]' then pyosc install-julia",
+                probe="pyosc.engines.julia.bridge:probe"),
 )}
 
 

@@ -8,40 +8,49 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from numbers import Integral, Real
 
 import numpy as np
 import xarray as xr
 
 from pyosc.data import patterns
 from pyosc.engines.base import RelaxOptions
-from pyosc.errors import check_positive
-from pyosc.experiments.options import option
+from pyosc.errors import ConvergenceError
+from pyosc.experiments.options import check_fields, option
+from pyosc.experiments.text import count, percent
 from pyosc.models import onn, phase_reduction, vdp
 from pyosc.training.hebbian import hebbian_couplings
-from pyosc.training.loop import Progress, check_count, seed_streams
+from pyosc.training.loop import Progress, seed_streams
 from pyosc.training.memory import MemoryEPConfig, evaluate_memory, train_memory_ep
+from pyosc.validation import COUNT, NON_NEGATIVE, POSITIVE, SEED, Interval, Options, check, is_integer
+
+NONLINEARITY = [Options(0.0), Interval(Real, 0.01, 10.0)]
+"""0 (H = sin) or a circuit whose numerical phase reduction is known to work: below 0.01 H is sin to 1e-5, above 10
+the relaxation oscillations defeat the limit-cycle computation."""
+HARMONICS = Interval(Integral, 1, 511)
+"""Fourier harmonics of H: the reduced orbit has 2048 samples, so at most 511 harmonics are resolved."""
 
 
 @dataclass(frozen=True)
 class Config:
     letters: str = option("AEIOU", "patterns to store (capital letters)")
-    nonlinearity: float = option(0.0, "Van der Pol a sqrt(L/C): 0 = near-harmonic limit H = sin; > 0 reduces that "
-                                      "circuit numerically and keeps the odd part of H")
-    harmonics: int = option(5, "Fourier harmonics of H when reduced")
-    shil: float = option(0.3, "second-harmonic injection per pixel")
-    beta: float = option(0.1, "nudging strength beta")
-    learning_rate: float = option(0.005, "learning rate (SGD)")
-    n_iterations: int = option(150, "EP iterations")
-    n_trials: int = option(4, "corrupted copies per pattern per iteration")
-    corruption: float = option(0.1, "fraction of pixels flipped")
+    nonlinearity: float = option(0.0, "Van der Pol a sqrt(L/C): 0 = near-harmonic limit H = sin; in [0.01, 10] "
+                                      "reduces that circuit numerically and keeps the odd part of H",
+                                 allowed=NONLINEARITY)
+    harmonics: int = option(5, "Fourier harmonics of H when reduced", allowed=HARMONICS)
+    shil: float = option(0.3, "second-harmonic injection per pixel", allowed=NON_NEGATIVE)
+    beta: float = option(0.1, "nudging strength beta", allowed=POSITIVE)
+    learning_rate: float = option(0.005, "learning rate (SGD)", allowed=POSITIVE)
+    n_iterations: int = option(150, "EP iterations", allowed=COUNT)
+    n_trials: int = option(4, "corrupted copies per pattern per iteration", allowed=COUNT)
+    corruption: float = option(0.1, "fraction of pixels flipped", allowed=patterns.CORRUPTION)
     init: str = option("hebbian", "initial couplings", choices=("hebbian", "random"))
-    eval_trials: int = option(50, "corrupted copies per pattern in the final evaluation")
-    seed: int = option(0, "random seed")
+    eval_trials: int = option(50, "corrupted copies per pattern in the final evaluation", allowed=COUNT)
+    seed: int = option(0, "random seed", allowed=SEED)
 
     def __post_init__(self):
+        check_fields(self)
         patterns.letters(self.letters)
-        check_count("harmonics", self.harmonics)
-        check_positive("nonlinearity", self.nonlinearity, allow_zero=True)
         self.training()
 
     def training(self) -> MemoryEPConfig:
@@ -53,10 +62,17 @@ class Config:
 
 def coupling_from_circuit(nonlinearity: float, harmonics: int) -> onn.CouplingFunction:
     """H = sin for ``nonlinearity`` 0; else the odd part of the reduced Van der Pol H, scaled to b_1 = 1."""
+    check("nonlinearity", float(nonlinearity) if is_integer(nonlinearity) else nonlinearity, NONLINEARITY)
+    check("harmonics", harmonics, HARMONICS)
     if nonlinearity == 0:
         return onn.coupling_function([1.0])
     circuit = vdp.VdPCircuit(a=nonlinearity, b=nonlinearity / 3)
-    red = phase_reduction.coupling_function(phase_reduction.limit_cycle(circuit), harmonics)
+    try:
+        red = phase_reduction.reduce_coupling(phase_reduction.periodic_orbit(circuit), harmonics)
+    except (ConvergenceError, np.linalg.LinAlgError) as e:  # their messages speak of the circuit's a and b
+        raise ConvergenceError(f"the phase reduction of the Van der Pol circuit with nonlinearity {nonlinearity:g} "
+                               "failed (its limit cycle or phase response did not converge); try another "
+                               "nonlinearity, or 0 for H = sin") from e
     return red.H.odd_part().scaled(1.0 / red.H.sin[0])
 
 
@@ -83,8 +99,9 @@ def summary(ds: xr.Dataset) -> str:
     c = ds.attrs["config"]
     n = len(c["letters"])
     return "\n".join([
-        (f"{n} letters ({c['letters']}) on 25 oscillators + reference, load P/N = {n / 25:.2f}, "
-        f"{c['corruption']:.0%} pixels flipped, H sin coefficients {np.round(ds.attrs['H_sin'], 4).tolist()}"),
-        (f"exact retrieval: EP {ds.attrs['final_accuracy']:.1%} (overlap {ds.attrs['final_overlap']:.3f}), "
-        f"Hebbian {ds.attrs['hebbian_accuracy']:.1%} (overlap {ds.attrs['hebbian_overlap']:.3f}); "
-        f"EP training {ds.attrs['wall_time_s']:.1f} s")])
+        (f"{count(n, 'letter')} ({c['letters']}) on 25 oscillators + reference, load P/N = {n / 25:.2f}, "
+         f"{percent(c['corruption'])} of the pixels flipped, H sin coefficients "
+         f"{np.round(ds.attrs['H_sin'], 4).tolist()}"),
+        (f"exact retrieval: EP {percent(ds.attrs['final_accuracy'])} (overlap {ds.attrs['final_overlap']:.3f}), "
+         f"Hebbian {percent(ds.attrs['hebbian_accuracy'])} (overlap {ds.attrs['hebbian_overlap']:.3f}); "
+         f"EP training {ds.attrs['wall_time_s']:.1f} s")])

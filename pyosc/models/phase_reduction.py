@@ -10,7 +10,7 @@ Method (Malkin's theorem; Hoppensteadt & Izhikevich 1997, ch. 9; Corinto, Bonnin
    adjoint) over one period from two basis vectors, it gives the adjoint monodromy matrix, whose
    eigenvector of multiplier 1 starts the periodic solution; it is then normalised so that z(t)^T dx^s/dt = 1 (z in time-shift units:
    a current pulse q into node k shifts its phase by z_v q / C seconds). The product is constant
-   along the cycle for the exact periodic solution; :attr:`LimitCycle.normalisation` returns it at
+   along the cycle for the exact periodic solution; :attr:`PeriodicOrbit.normalisation` returns it at
    every sample as a check.
 3. Coupling function of the resistive coupling of :mod:`pyosc.models.vdp`. Node k receives the
    current G (s v_j - v_k); averaging over one period gives, in angle units (phi = omega theta),
@@ -52,7 +52,7 @@ from pyosc.models import onn, vdp
 
 
 @dataclass(frozen=True)
-class LimitCycle:
+class PeriodicOrbit:
     """One period of the limit cycle and its phase response, sampled at ``t`` = k T / M.
 
     ``x``: (M, 2) states (v, i); ``prc``: (M, 2) the normalised adjoint solution z(t);
@@ -94,8 +94,8 @@ def _jac(c: vdp.VdPCircuit, v: float) -> np.ndarray:
     return np.array([[(c.a - 3 * c.b * v * v) / c.C, -1.0 / c.C], [1.0 / c.L, 0.0]])
 
 
-def limit_cycle(circuit: vdp.VdPCircuit = vdp.VdPCircuit(), n_samples: int = 2048, rtol: float = 1e-12,
-                atol: float = 1e-13) -> LimitCycle:
+def periodic_orbit(circuit: vdp.VdPCircuit = vdp.VdPCircuit(), n_samples: int = 2048, rtol: float = 1e-12,
+                   atol: float = 1e-13) -> PeriodicOrbit:
     """Limit cycle and phase response of one oscillator (see the module docstring)."""
     if int(n_samples) != n_samples or n_samples < 64:
         raise InvalidInputError(f"n_samples must be an integer >= 64, got {n_samples!r}")
@@ -150,18 +150,18 @@ def limit_cycle(circuit: vdp.VdPCircuit = vdp.VdPCircuit(), n_samples: int = 204
         raise ConvergenceError(f"adjoint monodromy has no unit multiplier (closest {mult[k]:.3g})")
     z = backward(np.real(vecs[:, k]), dense=True).sol(t).T
     z = z / np.mean(np.sum(z * f(x), axis=-1))
-    return LimitCycle(circuit, period, t, x, z, floquet)
+    return PeriodicOrbit(circuit, period, t, x, z, floquet)
 
 
 class Reduction(NamedTuple):
-    """Result of :func:`coupling_function`: ``H`` per unit conductance (rad per unit time per S) and
+    """Result of :func:`reduce_coupling`: ``H`` per unit conductance (rad per unit time per S) and
     ``load`` = lambda, the frequency shift per unit of sum_j |G_kj| (rad per unit time per S)."""
 
     H: onn.CouplingFunction
     load: float
 
 
-def coupling_function(cycle: LimitCycle, n_harmonics: int = 5) -> Reduction:
+def reduce_coupling(cycle: PeriodicOrbit, n_harmonics: int = 5) -> Reduction:
     """Fourier coefficients of H for the resistive (memristive) v-coupling, up to ``n_harmonics``."""
     if int(n_harmonics) != n_harmonics or not 1 <= n_harmonics < cycle.t.size // 4:
         raise InvalidInputError(f"n_harmonics must be an integer in [1, {cycle.t.size // 4}), got {n_harmonics!r}")
@@ -229,7 +229,7 @@ def _upward_crossing(index: int):
     return event
 
 
-def circuit_phases(run: CircuitRun, cycle: LimitCycle, phi0) -> np.ndarray:
+def circuit_phases(run: CircuitRun, cycle: PeriodicOrbit, phi0) -> np.ndarray:
     """Phase deviations phi_k(t) (rad) of a circuit run, shape (..., len(times), N); NaN before the
     first crossing and after the last one of a unit.
 

@@ -1,5 +1,11 @@
-"""Slot of the Julia engine (DifferentialEquations.jl through juliacall), which lands with issue 17.
+"""The Julia engine (issue 17): the package PyoscEngine (``julia/PyoscEngine``: OrdinaryDiffEq.jl, SciMLSensitivity.jl)
+behind the engine boundary of :mod:`pyosc.engines.base`, reached through juliacall.
 
-Until then :func:`pyosc.engines.list_engines` reports ``"julia"`` unavailable and :func:`pyosc.engines.get_engine`
-raises :class:`~pyosc.errors.EngineUnavailableError` with the install hint. Nothing here imports juliacall.
+* :mod:`~pyosc.engines.julia.engine`: :class:`~pyosc.engines.julia.engine.JuliaEngine` (the hooks, the option mapping);
+* :mod:`~pyosc.engines.julia.bridge`: starting Julia, the table of Julia calls, errors, the availability probe; the
+  only module that imports juliacall, and only when the engine is asked for;
+* :mod:`~pyosc.engines.julia.arrays`: the NumPy <-> Julia array layouts (NumPy alone).
+
+``get_engine("julia")`` (or ``$PYOSC_ENGINE=julia``, ``--engine julia``) needs ``pip install 'pyosc[julia]'`` and
+``pyosc install-julia``; :func:`pyosc.engines.list_engines` says why it is unavailable otherwise.
 """

@@ -18,12 +18,20 @@ class InvalidInputError(PyoscError, ValueError):
     """An argument has the wrong shape, type, value or name."""
 
 
+class InvalidTypeError(InvalidInputError, TypeError):
+    """An argument's type cannot be used at all (e.g. a dict among numbers); a TypeError as well."""
+
+
 class ConvergenceError(PyoscError, RuntimeError):
     """A solver did not reach its tolerance and the caller asked for that to be an error."""
 
 
 class EngineUnavailableError(PyoscError, ImportError):
     """The requested engine (e.g. Julia) is not installed or cannot start."""
+
+
+class JuliaError(PyoscError, RuntimeError):
+    """The Julia engine failed inside Julia; the message is Julia's (``showerror``)."""
 
 
 class DataNotFoundError(PyoscError, FileNotFoundError):
@@ -58,8 +66,11 @@ def as_real_array(name: str, value, *, ndim: int | Sequence[int] | None = None,
 
 
 def check_positive(name: str, value: float, *, allow_zero: bool = False) -> float:
-    """Return ``value`` as float if it is finite and > 0 (or >= 0 with ``allow_zero``)."""
+    """Return ``value`` as float if it is a finite number > 0 (or >= 0 with ``allow_zero``); bools and strings are
+    refused, not converted."""
     try:
+        if isinstance(value, (bool, np.bool_, str, bytes)):
+            raise TypeError
         v = float(value)
     except (TypeError, ValueError):
         raise InvalidInputError(f"{name} must be a real number, got {value!r}") from None
@@ -67,15 +78,3 @@ def check_positive(name: str, value: float, *, allow_zero: bool = False) -> floa
         rel = ">= 0" if allow_zero else "> 0"
         raise InvalidInputError(f"{name} must be finite and {rel}, got {value!r}")
     return v
-
-
-def as_class_labels(y, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Check classifier labels ``y`` (n_samples,) with at least two classes; return (classes, index of
-    each sample's class), as :func:`numpy.unique` with ``return_inverse``."""
-    y = np.asarray(y)
-    if y.shape != (n_samples,):
-        raise InvalidInputError(f"y must have shape ({n_samples},) to match X, got {y.shape}")
-    classes, labels = np.unique(y, return_inverse=True)
-    if classes.size < 2:
-        raise InvalidInputError("y must contain at least two classes")
-    return classes, labels

@@ -92,9 +92,14 @@ def plot_study(study, first: int = 300) -> list[Path]:
     """The standard figures of a collected study (``<output>/<name>.nc``): learning curves, speed sweeps
     (over ``n_units`` and ``n_inits``) for XOR studies, accuracy curves for digits studies, and confusion matrices
     at the snapshot iterations (one row per value of the first sweep axis) for XY digits studies."""
+    from pyosc.errors import InvalidInputError
     from pyosc.results import read_netcdf
 
-    ds = read_netcdf(study.output / f"{study.name}.nc")
+    collected = study.output / f"{study.name}.nc"
+    if not collected.exists():
+        raise InvalidInputError(f"study {study.name!r} has no collected file {collected}; run 'pyosc study collect "
+                                f"{study.file or '<study file>'}' first")
+    ds = read_netcdf(collected)
     out, dims = [], [a.dim for a in study.axes]
     if "distance" in ds:
         by = dims[0] if dims else None

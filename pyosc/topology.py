@@ -12,10 +12,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from numbers import Integral
 
 import numpy as np
 
 from pyosc.errors import InvalidInputError
+from pyosc.validation import Interval, check
+
+MAX_UNITS = 10_000
+"""Largest network a topology may describe: its dense coupling mask (and every N x N parameter array) grows as N^2,
+so larger sizes are refused with an error instead of exhausting memory (10,000 units: 800 MB per float64 matrix)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class Topology:
         if mask.diagonal().any():
             raise InvalidInputError("coupling_mask must have a false diagonal (no self-coupling)")
         n = mask.shape[0]
+        _check_count("n_inputs", self.n_inputs, 0)
+        _check_count("n_outputs", self.n_outputs, 1)
         if self.n_inputs < 0 or self.n_outputs < 1 or self.n_inputs + self.n_outputs > n:
             raise InvalidInputError(f"need 0 <= n_inputs and 1 <= n_outputs with n_inputs + n_outputs <= "
                                     f"n_units = {n}; got n_inputs={self.n_inputs}, n_outputs={self.n_outputs}")
@@ -90,18 +98,19 @@ class Topology:
 def all_to_all(n_units: int, n_inputs: int, n_outputs: int) -> Topology:
     """Every pair of units coupled (inputs included)."""
     _check_count("n_units", n_units, 2)
+    _check_size(n_units)
     mask = ~np.eye(n_units, dtype=bool)
     return Topology(mask, n_inputs, n_outputs, name=f"all-to-all:{n_units}")
 
 
 def layered(sizes) -> Topology:
     """Feed-forward layers ``[n_in, n_hidden..., n_out]``: couplings only between consecutive layers."""
-    sizes = tuple(int(s) for s in sizes)
-    if len(sizes) < 2:
-        raise InvalidInputError(f"a layered topology needs at least 2 layers, got sizes {sizes}")
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__") or len(sizes) < 2:
+        raise InvalidInputError(f"sizes must list at least 2 layer sizes, got {sizes!r}")
     for s in sizes:
         _check_count("layer size", s, 1)
-    n = sum(sizes)
+    sizes = tuple(int(s) for s in sizes)
+    n = _check_size(sum(sizes))
     mask = np.zeros((n, n), dtype=bool)
     starts = np.cumsum((0,) + sizes)
     for k in range(len(sizes) - 1):
@@ -116,7 +125,7 @@ def square_lattice(rows: int, cols: int, n_inputs: int, n_outputs: int, periodic
     """Nearest-neighbour square lattice, units numbered row by row (inputs first, outputs last)."""
     _check_count("rows", rows, 1)
     _check_count("cols", cols, 1)
-    n = rows * cols
+    n = _check_size(rows * cols)
     mask = np.zeros((n, n), dtype=bool)
     idx = np.arange(n).reshape(rows, cols)
     right = np.roll(idx, -1, axis=1) if periodic else idx[:, 1:]
@@ -127,7 +136,7 @@ def square_lattice(rows: int, cols: int, n_inputs: int, n_outputs: int, periodic
     return Topology(mask, n_inputs, n_outputs, name=f"lattice:{rows}x{cols}")
 
 
-_SPEC = re.compile(r"^(all-to-all|layered|lattice):([0-9x,]+)$")
+_SPEC = re.compile(r"^(all-to-all|layered|lattice):([-+0-9x,.]+)$")
 
 
 def from_spec(spec: str, n_inputs: int | None = None, n_outputs: int | None = None) -> Topology:
@@ -165,5 +174,11 @@ def _need(value: int | None, name: str, spec: str) -> int:
 
 
 def _check_count(name: str, value: int, minimum: int) -> None:
-    if int(value) != value or value < minimum:
-        raise InvalidInputError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    check(name, value, Interval(Integral, minimum, None))
+
+
+def _check_size(n_units: int) -> int:
+    if n_units > MAX_UNITS:
+        raise InvalidInputError(f"the network would have {n_units} units; at most {MAX_UNITS} are allowed (dense "
+                                "N x N arrays)")
+    return n_units

@@ -1,10 +1,14 @@
 """The shared training loop: every trainer stops cleanly on Ctrl-C with a checkpoint and resumes identically;
-checkpoints of other settings or corrupt files are refused with the path; progress says "compiling" first."""
+checkpoints of other settings or corrupt files are refused with the path; progress says "compiling" first.
+`pyosc train`: --out checked before training, --overwrite, --restart, checkpoints removed after success."""
+import functools
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -37,10 +41,18 @@ TRAINERS = {
 }
 
 
+@functools.cache
+def history(name: str):
+    """The uninterrupted history of ``TRAINERS[name]``, trained once per test session (tests/test_netcdf_cf.py
+    writes these too)."""
+    return TRAINERS[name]()
+
+
 @pytest.mark.parametrize("name", list(TRAINERS))
 def test_sigint_saves_a_checkpoint_and_the_resumed_run_is_identical(name, tmp_path, interrupt_at):
     train = TRAINERS[name]
-    whole = train()
+    handler = signal.getsignal(signal.SIGINT)
+    whole = history(name)
     ckpt = tmp_path / "run.ckpt.npz"
     with pytest.raises(TrainingInterrupted, match="checkpoint saved to") as stop:
         train(checkpoint=ckpt, progress=interrupt_at(3))
@@ -51,7 +63,7 @@ def test_sigint_saves_a_checkpoint_and_the_resumed_run_is_identical(name, tmp_pa
     assert numeric
     for v in numeric:
         np.testing.assert_array_equal(resumed[v].values, whole[v].values, err_msg=v)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the loop's handler is gone
+    assert signal.getsignal(signal.SIGINT) is handler  # the loop's handler is gone
 
 
 def test_checkpoint_of_other_settings_or_corrupt_is_refused(tmp_path, interrupt_at):
@@ -62,7 +74,7 @@ def test_checkpoint_of_other_settings_or_corrupt_is_refused(tmp_path, interrupt_
     with pytest.raises(InvalidInputError, match=r"other settings: learning_rate \(0.1 there, 0.2 here\)"):
         xor.run(xor.Config(n_runs=2, n_iterations=6, eval_every=0, learning_rate=0.2), checkpoint=ckpt)
     ckpt.write_bytes(ckpt.read_bytes()[:100])
-    with pytest.raises(InvalidInputError, match=f"checkpoint {ckpt} cannot be read.*move it away or delete it"):
+    with pytest.raises(InvalidInputError, match=f"checkpoint {ckpt} cannot be read.*move it away.*--restart"):
         xor.run(config, checkpoint=ckpt)
     with pytest.raises(InvalidInputError, match="is a directory"):
         xor.run(config, checkpoint=tmp_path)
@@ -104,3 +116,76 @@ def test_cli_ctrl_c_exits_130_with_the_checkpoint(tmp_path):
                            check=False,
                            timeout=120)
     assert rerun.returncode == 2 and "learning_rate (0.1 there, 0.2 here)" in rerun.stderr
+
+
+# --- pyosc train: outputs and checkpoints ---------------------------------------------------------------------
+
+def _optdigits():
+    from pyosc.data.datasets import get_data_home
+
+    if not (get_data_home() / "optdigits.tra").exists():
+        pytest.skip("optdigits not found (set PYOSC_DATA_HOME)")
+
+
+SCATTERING = ["--hidden", "3", "--n-iterations", "6", "--eval-every", "2", "--batch-size", "500", "--quiet"]
+
+
+def test_out_is_checked_before_training(tmp_path, capsys):
+    from pyosc.cli import main
+
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "x.nc"  # its folder is a file
+    t = time.perf_counter()
+    assert main(["train", "xor", "--n-runs", "2", "--n-iterations", "100000", "--quiet", "--out", str(out)]) == 2
+    assert time.perf_counter() - t < 5  # refused before training
+    assert f"output {out} cannot be written" in capsys.readouterr().err
+
+
+def test_existing_output_is_replaced_only_with_overwrite(tmp_path, capsys):
+    from pyosc.cli import main
+    from pyosc.results import read_netcdf
+
+    _optdigits()
+    out = tmp_path / "run.nc"
+    out.write_text("an earlier result")
+    assert main(["train", "scattering-digits", *SCATTERING, "--out", str(out)]) == 2
+    assert f"output {out} exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_text() == "an earlier result"
+    assert main(["train", "scattering-digits", *SCATTERING, "--out", str(out), "--overwrite"]) == 0
+    assert read_netcdf(out).attrs["config"]["hidden"] == 3
+
+
+@pytest.mark.parametrize("flag, value, key", [("--learning-rate", "0.3", "learning_rate"), ("--seed", "1", "seed"),
+                                              ("--loss", "mse", "loss"), ("--background", "9.0", "background")])
+def test_scattering_never_resumes_a_checkpoint_of_other_settings(flag, value, key, tmp_path, capsys, interrupt_at):
+    """A checkpoint of `pyosc train scattering-digits` is resumed only under the same settings (trainer settings such
+    as the learning rate, and task settings such as the data's background); the refusal names the key, and the
+    checkpoint is removed once the same command has finished."""
+    from pyosc.cli import main
+    from pyosc.experiments import scattering_digits
+    from pyosc.training.loop import recording
+
+    _optdigits()
+    out, ckpt = tmp_path / "run.nc", tmp_path / "run.nc.ckpt.npz"
+    config = scattering_digits.Config(hidden=3, n_iterations=6, eval_every=2, batch_size=500)
+    with recording(task=scattering_digits.__name__, config=asdict(config)), pytest.raises(TrainingInterrupted):
+        scattering_digits.run(config, checkpoint=ckpt, progress=interrupt_at(2))  # as `pyosc train` would
+    assert main(["train", "scattering-digits", *SCATTERING, flag, value, "--out", str(out)]) == 2
+    assert re.search(rf"other settings: (config\.)?{key} \(", capsys.readouterr().err)
+    assert ckpt.exists() and not out.exists()
+    assert main(["train", "scattering-digits", *SCATTERING, "--out", str(out), "--checkpoint-seconds", "0"]) == 0
+    assert not ckpt.exists() and out.exists()
+
+
+def test_restart_sets_the_old_checkpoint_aside(tmp_path, capsys):
+    from pyosc.cli import main
+
+    _optdigits()
+    out, ckpt = tmp_path / "run.nc", tmp_path / "run.nc.ckpt.npz"
+    ckpt.write_bytes(b"not a checkpoint")
+    assert main(["train", "scattering-digits", *SCATTERING, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"checkpoint {ckpt} cannot be read" in err and "--restart" in err
+    assert main(["train", "scattering-digits", *SCATTERING, "--out", str(out), "--restart"]) == 0
+    (aside,) = tmp_path.glob("run.nc.ckpt.npz.old-*")
+    assert aside.read_bytes() == b"not a checkpoint" and not ckpt.exists() and out.exists()

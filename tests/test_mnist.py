@@ -230,3 +230,16 @@ def test_phase_encoding_range_and_datasets(shared_train):
     np.testing.assert_array_equal(tr.x, encode_mnist_pixels(shared_train[0][:1000]))
     np.testing.assert_array_equal(va.labels, shared_train[1][-10_000:])
     np.testing.assert_allclose(tr.x[0].reshape(28, 28), np.pi * (shared_train[0][0] / 255 - 0.5), rtol=0, atol=1e-15)
+
+
+def test_a_small_mnist_subset_trains_above_chance():
+    """xy-mnist on 1,000 training images, [784, 32, 10], 2 epochs: the test accuracy at the best validation epoch
+    is above 20 % (chance: 10 %), and the history holds the per-epoch curves."""
+    from pyosc.experiments import mnist as experiment
+
+    require_mnist()
+    config = experiment.Config(hidden="32", n_train=1000, n_epochs=2, batch_size=100, learning_rate=0.003, n_eval=500)
+    ds = experiment.run(config)
+    assert ds.validation_accuracy.dims == ("epoch",) and ds.sizes["epoch"] == 2
+    assert ds.attrs["test_accuracy_at_best_validation"] > 0.2, ds.test_accuracy.values
+    assert int(ds.unconverged.sum()) == 0

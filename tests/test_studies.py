@@ -1,9 +1,13 @@
-"""Parameter studies: validation, crash-safe resumable runs, failures, dask, collection."""
+"""Parameter studies: validation at load, crash-safe resumable runs, failures, dask, collection; point files that
+verify (configuration hash, data checksum), cooperating runners, killed workers, corrupt checkpoints set aside."""
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,7 @@ from pyosc.engines.base import RelaxOptions
 from pyosc.errors import InvalidInputError
 from pyosc.experiments.digits import Config as DigitsConfig
 from pyosc.results import checkpoint_progress, read_netcdf
-from pyosc.studies import collect, collect_to_file, load_study, run_study
+from pyosc.studies import collect, collect_to_file, load_study, pending_points, run_study
 
 TINY = """
 task = "xy-xor"
@@ -64,6 +68,21 @@ def test_zipped_axes(tmp_path):
     ('task = "xy-xor"\n[base\n', "not valid TOML"),
     ('task = "xy-digits"\n[base]\nshared_steps = "yes"', "base.shared_steps must be of type bool"),
     ('task = "xy-digits"\n[base]\nt_max = true', "base.t_max must be of type float"),
+    # ranges, tables and values that today raise raw exceptions or are accepted
+    ('task = "xy-xor"\n[sweep]\nbeta = {start = 0.1, stop = 0.2, step = 0}', "sweep.beta.step = 0"),
+    ('task = "xy-xor"\n[sweep]\nbeta = {start = 0.2, stop = 0.1, step = 0.05}', "sweep.beta.step = 0.05 gives no"),
+    ('task = "xy-xor"\n[sweep]\nbeta = {start = 0.1, stop = 0.2, num = -1}', "sweep.beta.num must be an integer"),
+    ('task = "xy-xor"\n[sweep]\nbeta = {start = 0.1, stop = 0.2, num = 1000000000}', "sweep.beta.num must be an"),
+    ('task = "xy-xor"\n[sweep]\nbeta = {start = 0.1, stop = 0.2, num = 2.5}', "sweep.beta.num must be an integer"),
+    ('task = "xy-xor"\n[sweep]\nbeta = {start = "a", stop = 0.2, num = 2}', "sweep.beta.start must be a finite"),
+    ('task = "xy-xor"\n[sweep]\nbeta = {start = 0.1, stop = inf, num = 2}', "sweep.beta.stop must be a finite"),
+    ('task = "xy-xor"\nsweep = [1, 2]', "sweep must be a table"),
+    ('task = "xy-xor"\nbase = 3', "base must be a table"),
+    ('task = "xy-xor"\nzip = {dim = "a"}', "zip must be an array of tables"),
+    ('task = "xy-xor"\n[sweep]\nlearning_rate = [1, 1.0]', "sweep.learning_rate repeats a value: 1 and 1.0"),
+    ('task = 5', "task must be a string"),
+    # range checks of every point run when the file is loaded
+    ('task = "xy-xor"\n[sweep]\nn_iterations = [5, 0]', "n_iterations"),
 ])
 def test_invalid_study_files_fail_before_any_work(tmp_path, text, match):
     path = tmp_path / "bad.toml"
@@ -83,15 +102,24 @@ def test_xy_tasks_take_the_fixed_horizon_protocol(tmp_path):
 
 
 def test_failing_point_is_recorded_and_others_complete(tmp_path):
-    # N = 2 leaves no room for an output unit next to the 2 inputs: the task itself raises
-    study = load_study(_study(tmp_path, "n_units = [2, 4]"))
+    # a learning rate of 1e300 overflows the parameters at the first update: the task itself raises
+    study = load_study(_study(tmp_path, "learning_rate = [1e300, 0.1]"))
+    failing = "learning_rate-1e+300"
     summary = run_study(study, progress=False)
-    assert summary.done == 1 and list(summary.failed) == ["n_units-2"]
-    assert "n_outputs" in summary.failed["n_units-2"]
-    assert (study.points_dir / "n_units-4.nc").exists() and (study.points_dir / "n_units-2.error.json").exists()
+    assert summary.done == 1 and list(summary.failed) == [failing]
+    assert "NaN or infinite" in summary.failed[failing]
+    assert (study.points_dir / "learning_rate-0.1.nc").exists() and (study.points_dir / f"{failing}.error.json").exists()
     ds = collect(study, lazy=False)
-    assert ds.attrs["missing_points"] == ["n_units-2"]
-    assert np.isnan(ds.distance.sel(n_units=2)).all() and np.isfinite(ds.distance.sel(n_units=4)).all()
+    assert ds.attrs["missing_points"] == [failing]
+    assert np.isnan(ds.distance.sel(learning_rate=1e300)).all() and np.isfinite(ds.distance.sel(learning_rate=0.1)).all()
+    back = read_netcdf(collect_to_file(study))  # a missing point's text is empty, not another point's
+    assert list(back.role.sel(learning_rate=1e300).values) == [""] * 5
+    assert back.role.sel(learning_rate=0.1).values[0] == "input"
+    assert list(back.point.values) == [failing, "learning_rate-0.1"]
+    assert back.point_attrs.sel(learning_rate=1e300).item() == ""
+    provenance = json.loads(back.point_attrs.sel(learning_rate=0.1).item())  # each point's provenance is kept
+    assert provenance["config"]["learning_rate"] == 0.1 and "pyosc_version" in provenance
+    assert "data_sha256" in provenance and "point_config_sha256" in provenance
 
 
 def test_sigkill_midway_then_resume(tmp_path):
@@ -156,6 +184,8 @@ def test_dask_local_cluster_matches_local_executor(tmp_path):
     a, b = collect(local, lazy=False), collect(distributed, lazy=False)
     np.testing.assert_allclose(a.distance.values, b.distance.values, rtol=1e-12)
     np.testing.assert_allclose(a.W.values, b.W.values, rtol=1e-12)
+    back = read_netcdf(collect_to_file(local))  # units 0..3 at N = 4, 0..4 at N = 5: text padded with ""
+    assert back.role.sel(n_units=4).values.tolist() == ["input", "input", "hidden", "output", ""]
 
 
 def test_collected_netcdf_round_trip(tmp_path):
@@ -187,29 +217,34 @@ def test_checkpointed_task_resumes_a_killed_point(tmp_path):
     """A long point continues from its checkpoint after a kill: the result equals an uninterrupted run, the time
     before the kill counts, and the checkpoint is removed once the point file exists."""
     from pyosc.experiments import xor
-    from pyosc.studies import _execute
+    from pyosc.studies import run_point
     from pyosc.training.loop import TrainingInterrupted
 
-    config = {"n_runs": 2, "n_iterations": 12, "eval_every": 4}
-    whole, resumed = tmp_path / "whole.nc", tmp_path / "resumed.nc"
-    assert _execute("xy-xor", config, {}, str(whole))[1] is None
-    ckpt = resumed.with_suffix(".ckpt.npz")
+    base = "n_runs = 2\nn_iterations = 12\neval_every = 4"
+    for folder in ("whole", "resumed"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "s.toml").write_text(f'task = "xy-xor"\n[base]\n{base}\n')
+    whole, resumed = load_study(tmp_path / "whole" / "s.toml"), load_study(tmp_path / "resumed" / "s.toml")
+    (point,) = whole.points()
+    assert run_point(whole, point).state == "done"
+    ckpt = resumed.point_path(point, ".ckpt.npz")
+    ckpt.parent.mkdir(parents=True)
 
     def stop_at_7(done, total, metrics):
         if done == 7:
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(TrainingInterrupted):  # the "killed" first part
-        xor.run(xor.Config(**config), checkpoint=ckpt, progress=stop_at_7)
+        xor.run(xor.Config(**point.config), checkpoint=ckpt, progress=stop_at_7)
     steps, before = checkpoint_progress(ckpt)
     assert steps == (7, 12)
-    seconds, error = _execute("xy-xor", config, {}, str(resumed))
-    assert error is None
+    outcome = run_point(resumed, point)
+    assert outcome.state == "done"
     assert not ckpt.exists()
-    a, b = read_netcdf(whole), read_netcdf(resumed)
+    a, b = read_netcdf(whole.point_path(point)), read_netcdf(resumed.point_path(point))
     for name in ("W", "distance", "accuracy"):
         np.testing.assert_array_equal(a[name].values, b[name].values)
-    assert b.attrs["point_seconds"] == pytest.approx(before + seconds)  # the time before the kill counts
+    assert b.attrs["point_seconds"] == pytest.approx(before + outcome.seconds)  # the time before the kill counts
 
 
 def test_points_of_different_sizes_collect_and_plot(tmp_path):
@@ -234,25 +269,206 @@ def test_points_of_different_sizes_collect_and_plot(tmp_path):
     assert [p.name for p in plot_study(study)] == ["accuracy_curves.png"]
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the failing point's learning rate
 def test_status_reports_each_point(tmp_path, capsys):
     """`pyosc study status`: done (with its time), failed (with the error), started (steps from the checkpoint
     and the time left at that pace) and pending points; nothing is run or changed."""
     from pyosc.cli import main
     from pyosc.results import write_checkpoint
-    from pyosc.studies import _execute, study_status
+    from pyosc.studies import run_point, study_status
 
-    path = _study(tmp_path, "n_units = [2, 4, 5, 6]")
+    path = _study(tmp_path, "learning_rate = [1e300, 0.1, 0.2, 0.3]")
     study = load_study(path)
     study.points_dir.mkdir(parents=True)
-    for p in study.points()[:2]:  # n_units = 2 fails (no room for an output unit), n_units = 4 completes
-        _execute(study.task.name, p.config, p.coords, str(study.points_dir / f"{p.name}.nc"))
-    write_checkpoint(study.points_dir / "n_units-5.ckpt.npz", {}, {}, progress=(2, 8), elapsed=30.0)
+    for p in study.points()[:2]:  # a learning rate of 1e300 fails (the parameters overflow), 0.1 completes
+        run_point(study, p)
+    write_checkpoint(study.points_dir / "learning_rate-0.2.ckpt.npz", {}, {}, progress=(2, 8), elapsed=30.0)
     files = sorted(study.points_dir.iterdir())
     status = study_status(study)
     assert [s.state for s in status] == ["failed", "done", "started", "pending"]
-    assert "n_outputs" in status[0].error and status[1].seconds > 0
+    assert "NaN or infinite" in status[0].error and status[1].seconds > 0
     assert status[2].steps == (2, 8) and status[2].seconds == 30.0
     assert "2 of 8 steps (25%) in 30 s, about 90 s left" in str(status[2])
     assert sorted(study.points_dir.iterdir()) == files
     assert main(["study", "status", str(path)]) == 0
     assert "4 points: 1 done, 1 started, 1 failed, 1 pending" in capsys.readouterr().out
+
+
+# --- studies that verify, cooperate and survive their workers ----------------------------------------------------
+
+SCATTERING = """
+task = "scattering-digits"
+[base]
+hidden = 3
+eval_every = 2
+batch_size = 500
+[sweep]
+{sweep}
+"""
+
+
+def _file(study, point, suffix: str = ".nc") -> Path:
+    return study.points_dir / f"{point.name}{suffix}"
+
+
+def _optdigits():
+    from pyosc.data.datasets import get_data_home
+
+    if not (get_data_home() / "optdigits.tra").exists():
+        pytest.skip("optdigits not found (set PYOSC_DATA_HOME)")
+
+
+def _worker_pids(pid: int) -> list[str]:
+    """The spawned worker processes of process ``pid`` (started from any of its threads)."""
+    children = [c for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    return [c for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """One run of a three-point scattering study (no compilation: a few seconds) whose first point has a corrupt
+    checkpoint and a killed writer's temporary file, and whose last (long) point's worker is killed (SIGKILL).
+    Returns (study, summary of the run or the exception it raised, the warnings it gave)."""
+    import threading
+
+    _optdigits()
+    if not Path(f"/proc/{os.getpid()}/task").exists():
+        pytest.skip("needs Linux /proc to find the worker process")
+    path = tmp_path_factory.mktemp("killed") / "k.toml"
+    path.write_text(SCATTERING.format(sweep="n_iterations = [4, 6, 300]"))  # the last: about a minute
+    study = load_study(path)
+    first, long = study.points()[0], study.points()[-1]
+    study.points_dir.mkdir(parents=True)
+    _file(study, first, ".ckpt.npz").write_bytes(b"a truncated checkpoint")
+    (study.points_dir / f".{first.name}.nc.a1b2c3.tmp").write_bytes(b"left by a killed writer")
+    result = []
+
+    def run():
+        with warnings.catch_warnings(record=True) as caught:  # only this thread warns meanwhile
+            warnings.simplefilter("always")
+            try:
+                result.append(run_study(study, progress=False))
+            except Exception as e:  # noqa: BLE001 (the tests say what went wrong)
+                result.append(e)
+        result.append([str(w.message) for w in caught])
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    deadline, owner = time.time() + 120, study.points_dir / f".{long.name}.owner.json"
+
+    def long_point_started() -> bool:  # it claimed it, or the two others are over
+        over = [f for p in study.points()[:2] for f in (_file(study, p), _file(study, p, ".error.json")) if f.exists()]
+        return owner.exists() or len(over) == 2
+
+    while time.time() < deadline and not long_point_started() and runner.is_alive():
+        time.sleep(0.1)
+    time.sleep(0.5)
+    for pid in _worker_pids(os.getpid()):  # the one worker, now on the long point
+        os.kill(int(pid), signal.SIGKILL)
+    runner.join(120)
+    assert not runner.is_alive()
+    return study, result[0], result[1]
+
+
+def test_a_killed_worker_fails_its_point_not_the_study(killed_run):
+    study, summary, _ = killed_run
+    assert not isinstance(summary, BaseException), summary
+    long = study.points()[-1]
+    assert summary.done == 2 and list(summary.failed) == [long.name]
+    assert "died (killed by SIGKILL)" in summary.failed[long.name]
+    assert "died (killed by SIGKILL)" in _file(study, long, ".error.json").read_text()
+
+
+def test_a_corrupt_checkpoint_is_set_aside_and_the_point_restarts(killed_run):
+    study, _, warned = killed_run
+    first = study.points()[0]
+    assert any(f"checkpoint {_file(study, first, '.ckpt.npz')} could not be resumed (unreadable); set aside as" in w
+               for w in warned), warned
+    assert read_netcdf(_file(study, first)).sizes["evaluation"] == 2  # iterations 2 and 4
+    (aside,) = study.points_dir.glob(f"{first.name}.ckpt.npz.corrupt-*")
+    assert aside.read_bytes() == b"a truncated checkpoint"
+    assert not _file(study, first, ".ckpt.npz").exists()
+
+
+def test_the_runner_that_claims_a_point_removes_its_stale_temporary_files(killed_run):
+    study = killed_run[0]
+    assert not list(study.points_dir.glob(".*.tmp"))
+
+
+def _copy(study, tmp_path: Path):
+    """The study's file and folder copied to ``tmp_path``; the copy's study file path."""
+    import shutil
+
+    shutil.copytree(study.output.parents[1], tmp_path / "copy")  # the output is <folder>/results/<name>
+    return tmp_path / "copy" / f"{study.name}.toml"
+
+
+def test_editing_base_invalidates_finished_points(killed_run, tmp_path):
+    from pyosc.studies import study_status
+
+    path = _copy(killed_run[0], tmp_path)
+    path.write_text(path.read_text().replace("batch_size = 500", "batch_size = 400"))
+    study = load_study(path)
+    first, second, long = study.points()
+    with pytest.warns(UserWarning) as warned:
+        assert [p.name for p in pending_points(study)] == [first.name, second.name, long.name]
+    assert [str(w.message).split(" was computed with another configuration")[0] for w in warned] == [
+        str(_file(study, first)), str(_file(study, second))]
+    assert [s.state for s in study_status(study)] == ["invalid", "invalid", "failed"]
+
+
+def test_a_truncated_point_file_is_redone_and_never_crashes_status_or_collect(killed_run, tmp_path):
+    from pyosc.studies import study_status
+
+    study = load_study(_copy(killed_run[0], tmp_path))
+    second, long = study.points()[1:]
+    data = _file(study, second).read_bytes()
+    _file(study, second).write_bytes(data[:len(data) // 2])
+    with pytest.warns(UserWarning, match=f"{_file(study, second)} cannot be read"):
+        assert [p.name for p in pending_points(study)] == [second.name, long.name]
+    assert [s.state for s in study_status(study)] == ["done", "invalid", "failed"]
+    with pytest.warns(UserWarning, match=f"{_file(study, second)} cannot be read"):
+        ds = collect(study, lazy=False)
+    assert ds.attrs["missing_points"] == [second.name, long.name]
+    assert np.isfinite(ds.test_accuracy.sel(n_iterations=4)).all() and np.isnan(ds.test_accuracy.sel(n_iterations=6)).all()
+
+
+def test_a_starting_run_leaves_other_runners_temporary_files(killed_run, tmp_path):
+    study = load_study(_copy(killed_run[0], tmp_path))
+    second = study.points()[1]
+    theirs = study.points_dir / f".{second.name}.nc.x7y8z9.tmp"  # another runner is writing it
+    theirs.write_bytes(b"being written")
+    pending_points(study)
+    assert theirs.exists()
+
+
+def test_two_runners_compute_every_point_once(tmp_path):
+    """Two `pyosc study run` on one study at once: no error, and between them every point is computed once."""
+    _optdigits()
+    path = tmp_path / "c.toml"
+    path.write_text(SCATTERING.format(sweep="seed = [0, 1, 2, 3, 4, 5]").replace("hidden = 3", "hidden = 3\nn_iterations = 6"))
+    cmd = [sys.executable, "-m", "pyosc", "study", "run", str(path), "--quiet"]
+    runners = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [r.communicate(timeout=300) for r in runners]
+    for r, (out, err) in zip(runners, results):
+        assert r.returncode == 0 and "Traceback" not in err, err
+    done = [int(re.search(r"(\d+) already complete, (\d+) done", out).group(2)) for out, _ in results]
+    assert sum(done) == 6, [out for out, _ in results]
+    study = load_study(path)
+    assert not pending_points(study) and not list(study.points_dir.glob("*.error.json"))
+    assert not list(study.points_dir.glob(".*.tmp"))
+
+
+def test_plot_before_collect_says_to_collect(tmp_path, capsys):
+    from pyosc.cli import main
+
+    path = _study(tmp_path, "n_units = [4, 5]")
+    assert main(["study", "plot", str(path)]) == 2
+    assert "run 'pyosc study collect" in capsys.readouterr().err
+
+
+def test_unreachable_dask_scheduler_is_a_pyosc_error(tmp_path):
+    pytest.importorskip("dask.distributed")
+    study = load_study(_study(tmp_path, "n_units = [4]"))
+    with pytest.raises(InvalidInputError, match="cannot reach the dask scheduler at 'tcp://127.0.0.1:9'"):
+        run_study(study, executor="dask", scheduler="tcp://127.0.0.1:9", progress=False, connect_timeout=1)

@@ -1,15 +1,16 @@
 """``pyosc train TASK [options]``: one task's options come from its ``Config`` (names, types, defaults, help).
 
-Every task shares ``--out``, ``--checkpoint``, ``--checkpoint-seconds``, ``--engine``, ``--data-home`` and
-``--quiet``. Training saves a checkpoint (by default ``<out>.ckpt.npz``) every two minutes and on Ctrl-C; rerunning
-the same command resumes from it, and it is removed once the history is written.
+Every task shares ``--out``, ``--overwrite``, ``--checkpoint``, ``--checkpoint-seconds``, ``--restart``,
+``--engine``, ``--data-home`` and ``--quiet``. ``--out`` is checked before training, and an existing file is replaced
+only with ``--overwrite``. Training saves a checkpoint (by default ``<out>.ckpt.npz``) every two minutes and on
+Ctrl-C; rerunning the same command resumes from it (a checkpoint of other settings is refused, naming them;
+``--restart`` sets it aside and starts fresh), and it is removed once the history is written.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from pathlib import Path
 
 from pyosc.experiments import TASKS, get_task
 
@@ -45,10 +46,13 @@ def task_parser(name: str) -> tuple[argparse.ArgumentParser, type]:
             group.add_argument(flag, type=kind, default=default, choices=choices, help=f"{text} (default: %(default)s)")
     run = parser.add_argument_group("run options")
     run.add_argument("--out", default=f"{task.name}.nc", help="NetCDF file for the history (default: %(default)s)")
+    run.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     run.add_argument("--checkpoint", default=None, help="training-state file, saved every --checkpoint-seconds and on "
                                                         "Ctrl-C; rerunning resumes from it (default: OUT.ckpt.npz)")
     run.add_argument("--checkpoint-seconds", type=float, default=120.0, help="seconds between checkpoints "
                                                                               "(default: %(default)s)")
+    run.add_argument("--restart", action="store_true", help="start fresh: an existing checkpoint is set aside "
+                                                            "(renamed to CHECKPOINT.old-DATE), not resumed")
     run.add_argument("--engine", default=None, help="numerical engine (default: $PYOSC_ENGINE or jax; "
                                                     "'pyosc info' lists them)")
     run.add_argument("--data-home", default=None, help="folder with the data files (default: $PYOSC_DATA_HOME or "
@@ -68,20 +72,24 @@ def _train(args, train_parser) -> int:
 
 def run_task(experiment, opts: dict) -> int:
     """Train, write the history, print the summary; on Ctrl-C say where the checkpoint is and return 130."""
+    from dataclasses import asdict
+
     from pyosc.experiments.options import fields, from_mapping
     from pyosc.results import check_writable, write_netcdf
-    from pyosc.training.loop import TrainingInterrupted
+    from pyosc.training.loop import TrainingInterrupted, recording, set_aside
 
     config = from_mapping(experiment.Config, {k: opts[k] for k in fields(experiment.Config)})
-    out = Path(opts["out"])
-    check_writable(out)
-    checkpoint = Path(opts["checkpoint"] or f"{out}.ckpt.npz")
+    out = check_writable(opts["out"], overwrite=opts["overwrite"])
+    checkpoint = check_writable(opts["checkpoint"] or f"{out}.ckpt.npz", what="checkpoint", flag="--checkpoint")
+    if opts["restart"] and checkpoint.exists():
+        print(f"pyosc: set the old checkpoint aside as {set_aside(checkpoint, 'old')}", file=sys.stderr)
     if opts["data_home"] is not None:
         os.environ["PYOSC_DATA_HOME"] = opts["data_home"]
     kwargs = {} if opts["engine"] is None else {"engine": opts["engine"]}
     try:
-        ds = experiment.run(config, checkpoint=checkpoint, checkpoint_seconds=opts["checkpoint_seconds"],
-                            progress=not opts["quiet"], **kwargs)
+        with recording(task=experiment.__name__, config=asdict(config)):
+            ds = experiment.run(config, checkpoint=checkpoint, checkpoint_seconds=opts["checkpoint_seconds"],
+                                progress=not opts["quiet"], **kwargs)
     except TrainingInterrupted as e:
         print(f"\npyosc: {e}", file=sys.stderr)
         return 130

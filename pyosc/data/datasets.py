@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pyosc.errors import InvalidInputError
+from pyosc.errors import DataNotFoundError, InvalidInputError, as_real_array
+from pyosc.validation import COUNT, check
 
 TRUE_PHASE = np.pi / 2
 FALSE_PHASE = -np.pi / 2
@@ -49,7 +50,7 @@ def _bits_to_phase(bits: np.ndarray) -> np.ndarray:
 
 def encode_pixels(pixels: np.ndarray) -> np.ndarray:
     """Grey levels 0..16 -> phases ``pi (p - 8) / 16`` in ``[-pi/2, pi/2]``."""
-    p = np.asarray(pixels, dtype=np.float64)
+    p = as_real_array("pixels", pixels)
     if p.size and (p.min() < 0 or p.max() > PIXEL_MAX):
         raise InvalidInputError(f"pixels must lie in [0, {PIXEL_MAX:g}], got range [{p.min()}, {p.max()}]")
     return np.pi * (p - PIXEL_MAX / 2) / PIXEL_MAX
@@ -57,15 +58,41 @@ def encode_pixels(pixels: np.ndarray) -> np.ndarray:
 
 def encode_classes(labels: np.ndarray, n_classes: int = 10) -> np.ndarray:
     """Class labels -> target phases: +pi/2 on the true class, -pi/2 on the others."""
-    labels = np.asarray(labels)
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise InvalidInputError(f"labels must lie in 0..{n_classes - 1}, got range [{labels.min()}, {labels.max()}]")
+    n_classes = check("n_classes", n_classes, COUNT)
+    labels = as_class_indices("labels", labels, n_classes)
     return _bits_to_phase(np.eye(n_classes, dtype=int)[labels])
+
+
+def as_class_indices(name: str, labels, n_classes: int) -> np.ndarray:
+    """``labels`` as an integer array of class indices in ``0 .. n_classes - 1`` (integral floats are accepted;
+    NaN, fractions, complex numbers and other types are refused)."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind == "f" and np.all(np.isfinite(labels)) and np.all(labels == np.round(labels)):
+        labels = labels.astype(np.int64)
+    if labels.dtype.kind not in "iu":
+        raise InvalidInputError(f"{name} must be integer class indices in 0..{n_classes - 1}, got an array of "
+                                f"dtype {labels.dtype}" + (" with non-integer values" if labels.dtype.kind == "f"
+                                                           else ""))
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise InvalidInputError(f"{name} must lie in 0..{n_classes - 1}, got range [{labels.min()}, {labels.max()}]")
+    return labels
 
 
 def decode_classes(output_phases: np.ndarray) -> np.ndarray:
     """Predicted class = argmax over the last axis of ``sin(phi)``."""
     return np.argmax(np.sin(output_phases), axis=-1)
+
+
+def accuracy(output_phases: np.ndarray, data: PhaseDataset) -> np.ndarray:
+    """Fraction correct per run of output phases ``([runs,] samples, inits, n_out)``: argmax sin(phi) over the outputs,
+    or the sign of sin(phi) for one output (the phase encoding of :func:`encode_classes` and :func:`xor`)."""
+    if output_phases.shape[-1] == 1:
+        pred = (np.sin(output_phases[..., 0]) > 0).astype(int)
+        truth = (data.y[:, 0] > 0).astype(int)[:, None]
+    else:
+        pred = decode_classes(output_phases)
+        truth = data.labels[:, None]
+    return np.mean(pred == truth, axis=(-2, -1))
 
 
 def digits_paper_split(n_train_per_class: int = 100, n_test_per_class: int = 70) -> tuple[PhaseDataset, PhaseDataset]:
@@ -96,6 +123,7 @@ def digits_paper_split(n_train_per_class: int = 100, n_test_per_class: int = 70)
 
 def class_balanced_batch(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
     """Indices of ``per_class`` samples drawn with replacement from each class (the paper's batches)."""
+    check("per_class", per_class, COUNT)
     out = []
     for c in np.unique(labels):
         idx = np.flatnonzero(labels == c)
@@ -112,12 +140,20 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     return Path(data_home).expanduser()
 
 
+def data_not_found(missing: list[str], folder: Path, source: str) -> DataNotFoundError:
+    """The error for data files ``missing`` from ``folder``: it says where pyosc looked, how to choose the data home
+    (``--data-home``, ``$PYOSC_DATA_HOME``, ``data_home=``) and where the files come from (``source``)."""
+    where = "does not exist" if not folder.exists() else f"has no {', '.join(missing)}"
+    return DataNotFoundError(
+        f"{', '.join(missing)} not found: the folder {folder} {where}. Put the file(s) there ({source}), or point "
+        "pyosc at the data home that holds them with --data-home (command line), the PYOSC_DATA_HOME environment "
+        "variable or data_home= (Python); the default data home is ~/pyosc_data")
+
+
 def _data_file(name: str, data_home) -> Path:
     path = get_data_home(data_home) / name
-    if not path.exists():
-        raise FileNotFoundError(f"{name} not found in the data home {path.parent}; download it "
-                                f"(e.g. from the UCI repository) into that folder, or pass data_home= / set "
-                                "PYOSC_DATA_HOME")
+    if not path.is_file():
+        raise data_not_found([name], path.parent, "UCI optdigits: https://archive.ics.uci.edu/dataset/80")
     return path
 
 

@@ -12,24 +12,27 @@ layer-0 detunings are the effective offsets ``2 omega0``.
 from __future__ import annotations
 
 import os
+from numbers import Integral
 
 import numpy as np
 
-from pyosc.data.datasets import PIXEL_MAX, get_data_home, load_optdigits
+from pyosc.data.datasets import PIXEL_MAX, data_not_found, get_data_home, load_optdigits
 from pyosc.errors import InvalidInputError, as_real_array, check_positive
+from pyosc.validation import Interval, check
 
 BACKGROUND = 5.0
 """Detuning of a blank pixel (code units, kappa = 0.5)."""
 KAPPA = 0.5
 """Decay rate of every mode in the published digits networks (code units)."""
 NEUROSCATTER_DIR = "neuroscatter-N2-80"
+REPLICATION = Interval(Integral, 1, 100)
+"""Allowed copies of each input feature (the papers use 2; more than 100 only multiplies the network's size)."""
 
 
 def replicate_inputs(x, replication: int) -> np.ndarray:
     """Repeat each input feature ``replication`` times consecutively: (B, D) -> (B, D R) (x1, x1, x2, x2, ...)."""
     arr = as_real_array("x", x, ndim=2)
-    if not isinstance(replication, (int, np.integer)) or replication < 1:
-        raise InvalidInputError(f"replication must be a positive integer, got {replication!r}")
+    check("replication", replication, REPLICATION)
     return np.repeat(arr, replication, axis=1)
 
 
@@ -65,8 +68,8 @@ def load_neuroscatter_params(data_home: str | os.PathLike | None = None) -> dict
     """
     folder = get_data_home(data_home) / NEUROSCATTER_DIR
     names = ["JJ0.csv", "JJ1.csv", "omega0.csv", "omega1.csv", "omega2.csv"]
-    missing = [n for n in names if not (folder / n).exists()]
+    missing = [n for n in names if not (folder / n).is_file()]
     if missing:
-        raise FileNotFoundError(f"{', '.join(missing)} not found in {folder}; pass data_home= or set PYOSC_DATA_HOME")
+        raise data_not_found(missing, folder, "the parameters released with arXiv 2308.16181")
     j0, j1, w0, w1, w2 = (_read_real_csv(folder / n) for n in names)
     return {"detunings": [2.0 * w0, -w1, -w2], "couplings": [j0, j1]}

@@ -17,10 +17,16 @@ Arrays: patterns (P, N) of +-1; corrupted trials (P, trials, N); network phases 
 """
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import numpy as np
 
 from pyosc.errors import InvalidInputError, as_real_array, check_positive
 from pyosc.topology import Topology, all_to_all
+from pyosc.validation import COUNT, Interval, check
+
+CORRUPTION = Interval(Real, 0, 0.5)
+"""Allowed fractions of flipped pixels."""
 
 _FONT = {  # 5 x 5 capital letters, '#' = +1
     "A": (".###.", "#...#", "#####", "#...#", "#...#"), "B": ("####.", "#...#", "####.", "#...#", "####."),
@@ -50,8 +56,8 @@ def letters(names: str = LETTERS) -> np.ndarray:
 
 def random_patterns(n_patterns: int, n_pixels: int, rng: np.random.Generator) -> np.ndarray:
     """Independent unbiased +-1 patterns, shape (n_patterns, n_pixels)."""
-    if int(n_patterns) != n_patterns or n_patterns < 1 or int(n_pixels) != n_pixels or n_pixels < 2:
-        raise InvalidInputError(f"need integers n_patterns >= 1 and n_pixels >= 2, got {n_patterns!r}, {n_pixels!r}")
+    check("n_patterns", n_patterns, COUNT)
+    check("n_pixels", n_pixels, Interval(Integral, 2, None))
     return rng.choice([-1.0, 1.0], size=(n_patterns, n_pixels))
 
 
@@ -65,10 +71,8 @@ def check_patterns(patterns) -> np.ndarray:
 def corrupt(patterns, corruption: float, n_trials: int, rng: np.random.Generator) -> np.ndarray:
     """(P, n_trials, N) copies of each pattern with exactly round(corruption N) random pixels flipped."""
     xi = check_patterns(patterns)
-    if not 0 <= corruption <= 0.5:
-        raise InvalidInputError(f"corruption must lie in [0, 0.5] (a fraction of pixels), got {corruption!r}")
-    if int(n_trials) != n_trials or n_trials < 1:
-        raise InvalidInputError(f"n_trials must be an integer >= 1, got {n_trials!r}")
+    check("corruption", corruption, CORRUPTION)
+    check("n_trials", n_trials, COUNT)
     p, n = xi.shape
     k = round(corruption * n)
     flips = np.argsort(rng.random((p, n_trials, n)), axis=-1)[..., :k]
@@ -84,7 +88,9 @@ def network(n_pixels: int) -> Topology:
 
 def to_phases(states) -> np.ndarray:
     """+-1 pixels (..., N) -> network phases (..., N + 1): reference 0, then 0 (+1) or pi (-1)."""
-    s = np.asarray(states, dtype=float)
+    s = as_real_array("states", states)
+    if s.ndim < 1 or not np.all(np.abs(s) == 1):
+        raise InvalidInputError(f"states must be an array (..., N) of +1/-1 pixels, got shape {s.shape}")
     return np.concatenate([np.zeros(s.shape[:-1] + (1,)), np.where(s > 0, 0.0, np.pi)], axis=-1)
 
 

@@ -15,22 +15,26 @@ import xarray as xr
 from pyosc import topology
 from pyosc.data import datasets
 from pyosc.experiments.ep_options import EPTaskConfig
-from pyosc.experiments.options import option
+from pyosc.experiments.options import check_fields, option
+from pyosc.experiments.text import count, percent
 from pyosc.models import xy
 from pyosc.training.ep import train_ep
 from pyosc.training.loop import Progress
+from pyosc.validation import COUNT, NON_NEGATIVE_INT, POSITIVE, TupleOf
 
 
 @dataclass(frozen=True)
 class Config(EPTaskConfig):
     arch: str = option("layered:64,200,10", "'layered:64,H,10' or 'all-to-all:N' (64 inputs, 10 outputs)")
-    n_iterations: int = option(2000, "EP iterations")
-    learning_rate: float = option(0.01, "learning rate")
-    batch_per_class: int = option(30, "images per class per iteration")
-    eval_every: int = option(5, "iterations between test-accuracy evaluations (0: never)")
-    snapshots: tuple[int, ...] = option((), "iterations whose parameters (and confusion matrices) are kept")
+    n_iterations: int = option(2000, "EP iterations", allowed=COUNT)
+    learning_rate: float = option(0.01, "learning rate", allowed=POSITIVE)
+    batch_per_class: int = option(30, "images per class per iteration", allowed=COUNT)
+    eval_every: int = option(5, "iterations between test-accuracy evaluations (0: never)", allowed=NON_NEGATIVE_INT)
+    snapshots: tuple[int, ...] = option((), "iterations whose parameters (and confusion matrices) are kept",
+                                        allowed=TupleOf(NON_NEGATIVE_INT))
 
     def __post_init__(self):
+        check_fields(self)
         self.network()
         self.training()  # validates every setting
 
@@ -62,11 +66,11 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
 def summary(ds: xr.Dataset) -> str:
     """What the CLI prints after training."""
     c = ds.attrs["config"]
-    lines = [(f"digits, {ds.attrs['topology']} ({ds.attrs['n_trainable']} parameters), {c['n_iterations']} "
-             f"iterations in {ds.attrs['wall_time_s']:.0f} s")]
+    lines = [(f"digits, {ds.attrs['topology']} ({count(ds.attrs['n_trainable'], 'parameter')}), "
+              f"{count(c['n_iterations'], 'iteration')} in {ds.attrs['wall_time_s']:.0f} s")]
     acc = ds.accuracy.isel(run=0)
     if acc.size:
         best = int(np.argmax(acc.values))
-        lines.append(f"test accuracy: best {acc.max().item():.1%} at iteration {int(acc.evaluation[best])}, "
-                     f"final {acc.isel(evaluation=-1).item():.1%}")
+        lines.append(f"test accuracy: best {percent(acc.max().item())} at iteration {int(acc.evaluation[best])}, "
+                     f"final {percent(acc.isel(evaluation=-1).item())}")
     return "\n".join(lines)

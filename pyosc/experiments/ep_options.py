@@ -7,20 +7,21 @@ from dataclasses import dataclass
 from pyosc.engines.base import RelaxOptions
 from pyosc.experiments.options import option
 from pyosc.training.ep import EPConfig
+from pyosc.validation import COUNT, POSITIVE, SEED
 
 
 @dataclass(frozen=True)
 class EPTaskConfig:
     """EP settings of the XY tasks (angles in rad, times in units of the flow's time)."""
 
-    beta: float = option(0.1, "nudging strength beta")
+    beta: float = option(0.1, "nudging strength beta", allowed=POSITIVE)
     optimizer: str = option("sgd", "optimizer", choices=("sgd", "adam"))
-    n_inits: int = option(1, "random initial states per sample (M_init)")
-    seed: int = option(0, "random seed of the initial parameters, batches and initial states")
+    n_inits: int = option(1, "random initial states per sample (M_init)", allowed=COUNT)
+    seed: int = option(0, "random seed of the initial parameters, batches and initial states", allowed=SEED)
     method: str = option("newton", "relaxation method", choices=("newton", "ode"))
-    tol: float = option(1e-10, "steady state: max |dphi/dt| over the free units")
+    tol: float = option(1e-10, "steady state: max |dphi/dt| over the free units", allowed=POSITIVE)
     t_max: float = option(RelaxOptions.t_max, "ode: stop integrating at this time even if not steady "
-                                               "(the paper's fixed-horizon protocol: 100)")
+                                               "(the paper's fixed-horizon protocol: 100)", allowed=POSITIVE)
     shared_steps: bool = option(False, "ode: one step-size controller for the whole batch, as the paper's code")
 
     def ep_config(self, *, n_iterations: int, learning_rate: float, eval_every: int, batch_per_class: int | None = None,

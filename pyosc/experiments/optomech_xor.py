@@ -37,6 +37,7 @@ from __future__ import annotations
 import ast
 import os
 from dataclasses import asdict, dataclass, fields
+from numbers import Integral, Real
 from typing import NamedTuple
 
 import jax
@@ -48,14 +49,16 @@ from pyosc.data import datasets
 from pyosc.engines import get_engine
 from pyosc.engines.base import Engine, FinalLoss, IntegrateOptions, SteadyStateOptions
 from pyosc.errors import InvalidInputError, check_positive
-from pyosc.experiments.options import option
+from pyosc.experiments.options import check_fields, option
+from pyosc.experiments.text import count, percent
 from pyosc.models import optomech as om
 from pyosc.results import provenance
 from pyosc.training import loop
 from pyosc.training.adjoint import GRADIENTS, raw_loss_and_grad
 from pyosc.training.ep import history_coords
-from pyosc.training.loop import Progress, Trainer, as_progress, check_count, evaluation_iterations, seed_streams
+from pyosc.training.loop import Progress, Trainer, as_progress, evaluation_iterations, seed_streams
 from pyosc.training.optimizers import Adam, state_arrays, state_from_arrays
+from pyosc.validation import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, SEED, Interval
 
 SIGNS = ("both", "negative", "positive")
 MODELS = ("optomech-averaged", "optomech-phase")
@@ -70,42 +73,32 @@ class Config:
                        choices=tuple(sorted(om.CELLS)))
     gradient: str = option("steady-state", "through the dynamics to t1, or implicit at the steady state",
                            choices=GRADIENTS)
-    n_runs: int = option(10, "independent runs trained together")
+    n_runs: int = option(10, "independent runs trained together", allowed=COUNT)
     samples: int = option(4, "4 clean XOR samples or 20 noisy ones (5 copies of each)", choices=(4, 20))
-    train_noise: float = option(0.3, "input-phase noise std of the 20 samples (rad)")
-    n_units: int = option(5, "cells: 2 inputs, hidden, 1 output")
+    train_noise: float = option(0.3, "input-phase noise std of the 20 samples (rad)", allowed=NON_NEGATIVE)
+    n_units: int = option(5, "cells: 2 inputs, hidden, 1 output", allowed=Interval(Integral, 3, None))
     sign: str = option("both", "coupling sign: fixed by the geometry, or both", choices=SIGNS)
-    k_max: float = option(5e-3, "coupling bound |K| / (m Omega_m^2)")
-    f_max: float = option(2e-2, "bias drive bound (units of Omega_m^2 / G)")
-    f_in: float = option(2e-2, "input drive strength")
-    t1: float = option(2e4, "read-out time (units of 1/Omega_m)")
+    k_max: float = option(5e-3, "coupling bound |K| / (m Omega_m^2)", allowed=POSITIVE)
+    f_max: float = option(2e-2, "bias drive bound (units of Omega_m^2 / G)", allowed=POSITIVE)
+    f_in: float = option(2e-2, "input drive strength", allowed=POSITIVE)
+    t1: float = option(2e4, "read-out time (units of 1/Omega_m)", allowed=POSITIVE)
     loss: str = option("log", "cost of the output phase", choices=("distance", "log"))
-    n_inits: int = option(5, "random initial states per sample and iteration")
-    learning_rate: float = option(0.03, "Adam learning rate on the raw parameters")
-    n_iterations: int = option(1500, "Adam iterations")
-    patience: int = option(100, "iterations without improvement before a restart")
-    stall_tol: float = option(0.05, "relative improvement of the best loss that resets the patience")
-    max_restarts: int = option(20, "restarts per run at most")
-    eval_every: int = option(10, "iterations between accuracy evaluations (0: only at the end)")
-    n_eval_inits: int = option(10, "random initial states per sample of an evaluation")
-    rtol: float = option(1e-6, "integration tolerance (rtol = atol)")
-    max_steps: int = option(16384, "step budget of one integration")
-    seed: int = option(0, "random seed")
+    n_inits: int = option(5, "random initial states per sample and iteration", allowed=COUNT)
+    learning_rate: float = option(0.03, "Adam learning rate on the raw parameters", allowed=POSITIVE)
+    n_iterations: int = option(1500, "Adam iterations", allowed=COUNT)
+    patience: int = option(100, "iterations without improvement before a restart", allowed=COUNT)
+    stall_tol: float = option(0.05, "relative improvement of the best loss that resets the patience",
+                              allowed=Interval(Real, 0, 1, closed="left"))
+    max_restarts: int = option(20, "restarts per run at most", allowed=NON_NEGATIVE_INT)
+    eval_every: int = option(10, "iterations between accuracy evaluations (0: only at the end)",
+                             allowed=NON_NEGATIVE_INT)
+    n_eval_inits: int = option(10, "random initial states per sample of an evaluation", allowed=COUNT)
+    rtol: float = option(1e-6, "integration tolerance (rtol = atol)", allowed=POSITIVE)
+    max_steps: int = option(16384, "step budget of one integration", allowed=COUNT)
+    seed: int = option(0, "random seed", allowed=SEED)
 
     def __post_init__(self):
-        for name, allowed in (("model", MODELS), ("gradient", GRADIENTS), ("sign", SIGNS), ("loss", ("distance", "log")),
-                              ("cell", tuple(om.CELLS)), ("samples", (4, 20))):
-            if getattr(self, name) not in allowed:
-                raise InvalidInputError(f"{name} must be one of {list(allowed)}, got {getattr(self, name)!r}")
-        check_count("n_units", self.n_units, 3)
-        for name in ("n_runs", "n_inits", "n_iterations", "patience", "n_eval_inits", "max_steps"):
-            check_count(name, getattr(self, name))
-        for name in ("max_restarts", "eval_every", "seed"):
-            check_count(name, getattr(self, name), 0)
-        for name in ("k_max", "f_max", "f_in", "t1", "learning_rate", "rtol"):
-            check_positive(name, getattr(self, name))
-        for name in ("stall_tol", "train_noise"):
-            check_positive(name, getattr(self, name), allow_zero=True)
+        check_fields(self)
 
     def integrate_options(self) -> IntegrateOptions:
         return IntegrateOptions(rtol=self.rtol, atol=self.rtol, max_steps=self.max_steps)
@@ -200,10 +193,6 @@ def output_phases(engine: Engine, raw: RawParams, net: Network, x: np.ndarray, r
     return np.arctan2(state[..., 1], state[..., 0])
 
 
-def accuracy(phases: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """Per run: fraction of (sample, init) trials with sign(sin phi) = sign(target); phases (runs, samples, inits)."""
-    return np.mean((np.sin(phases) > 0) == (targets[:, 0] > 0)[None, :, None], axis=(-2, -1))
-
 
 def noisy_xor(n_copies: int, sigma: float, rng: np.random.Generator) -> datasets.PhaseDataset:
     """``n_copies`` of each XOR pattern with Gaussian input-phase noise of std ``sigma`` (rad)."""
@@ -247,8 +236,8 @@ class AdjointXORTrainer(Trainer):
     def evaluate(self, index: int, iteration: int) -> dict[str, float]:
         a = self.arrays
         clean = datasets.xor()
-        a["accuracy"][:, index] = accuracy(output_phases(self.engine, self.raw, self.net, clean.x, self.eval_rng,
-                                                         self.config.n_eval_inits), clean.y)
+        phases = output_phases(self.engine, self.raw, self.net, clean.x, self.eval_rng, self.config.n_eval_inits)
+        a["accuracy"][:, index] = datasets.accuracy(phases[..., None], clean)
         a["solved"] |= a["accuracy"][:, index] == 1.0
         a["solved_first_attempt"] |= a["solved"] & (a["n_restarts"] == 0)
         return {"accuracy": float(a["accuracy"][:, index].mean())}
@@ -365,7 +354,7 @@ def history(trainer: AdjointXORTrainer, elapsed: float) -> xr.Dataset:
         coords=coords,
         attrs={"title": f"adjoint training, {cfg.model}, XOR", "model": cfg.model, "trainer": "adjoint",
                "task": "optomech-xor", "engine": trainer.engine.name, "train_data": trainer.train.name,
-               "wall_time_s": elapsed, "cell": str(dict(om.CELLS[cfg.cell]._asdict())), "A0": net.cycle.amplitude,
+               "wall_time_s": elapsed, "cell": {k: float(v) for k, v in om.CELLS[cfg.cell]._asdict().items()}, "A0": net.cycle.amplitude,
                "gamma": net.cycle.gamma, "zeta": net.cycle.zeta, "config": cfg.to_dict(), **provenance()},
     )
 
@@ -383,10 +372,10 @@ def summary(ds: xr.Dataset) -> str:
     final = ds.accuracy.isel(evaluation=-1).values
     return "\n".join([
         (f"optomech XOR ({c['model']}, {c['cell']} cell, {c['gradient']} gradient, {ds.attrs['train_data']}), "
-        f"{c['n_runs']} runs x {c['n_iterations']} iterations in {ds.attrs['wall_time_s']:.0f} s"),
-        (f"runs that reached 100 % accuracy: {np.mean(ds.solved.values):.0%} (without restarts: "
-        f"{np.mean(ds.solved_first_attempt.values):.0%}); restarts used: {int(ds.n_restarts.sum())}"),
-        f"final accuracy: mean {final.mean():.1%}, min {final.min():.1%}"])
+         f"{count(c['n_runs'], 'run')} x {count(c['n_iterations'], 'iteration')} in {ds.attrs['wall_time_s']:.0f} s"),
+        (f"runs that reached 100 % accuracy: {percent(np.mean(ds.solved.values))} (without restarts: "
+         f"{percent(np.mean(ds.solved_first_attempt.values))}); {count(int(ds.n_restarts.sum()), 'restart')} used"),
+        f"final accuracy: mean {percent(final.mean())}, min {percent(final.min())}"])
 
 
 def config_from_history(ds: xr.Dataset) -> Config:
@@ -401,8 +390,10 @@ def raw_from_history(ds: xr.Dataset) -> RawParams:
 
 
 def cell_from_history(ds: xr.Dataset) -> om.Cell:
-    """The optomechanical cell a history was trained with (``ds.attrs["cell"]``)."""
-    return om.Cell(**ast.literal_eval(ds.attrs["cell"]))
+    """The optomechanical cell a history was trained with (``ds.attrs["cell"]``, a mapping; histories written before
+    it was stored as JSON hold a Python dict literal)."""
+    cell = ds.attrs["cell"]
+    return om.Cell(**(cell if isinstance(cell, dict) else ast.literal_eval(cell)))
 
 
 def robustness(ds: xr.Dataset, sigma: float, n_trials: int = 25, *, seed: int = 0, cell: om.Cell | None = None,
@@ -414,7 +405,7 @@ def robustness(ds: xr.Dataset, sigma: float, n_trials: int = 25, *, seed: int = 
     rng = np.random.default_rng(seed)
     data = noisy_xor(n_trials, sigma, rng)
     ph = output_phases(get_engine(engine), raw_from_history(ds), net, data.x, rng, 1)
-    return accuracy(ph, data.y)
+    return datasets.accuracy(ph[..., None], data)
 
 
 def phase_map(ds: xr.Dataset, n_grid: int = 41, n_inits: int = 4, *, seed: int = 0,

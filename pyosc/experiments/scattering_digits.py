@@ -9,37 +9,45 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from numbers import Integral
 
 import numpy as np
 import xarray as xr
 
-from pyosc.data.detunings import BACKGROUND, KAPPA, load_neuroscatter_params, load_optdigits_detunings
+from pyosc.data.detunings import BACKGROUND, KAPPA, REPLICATION, load_neuroscatter_params, load_optdigits_detunings
 from pyosc.errors import InvalidInputError
-from pyosc.experiments.options import option
+from pyosc.experiments.options import check_fields, option
+from pyosc.experiments.text import count, percent
 from pyosc.models.scattering import LayeredNetwork
+from pyosc.topology import MAX_UNITS
 from pyosc.training.green import LOSSES, TrainConfig, paper_initialisation, train_network
-from pyosc.training.loop import Progress, check_count
+from pyosc.training.loop import Progress
+from pyosc.validation import COUNT, POSITIVE, SEED, Interval
+
+OPTDIGITS_TRAIN = 3823
+"""Images in the UCI optdigits training file."""
 
 
 @dataclass(frozen=True)
 class Config:
-    hidden: int = option(80, "hidden-layer size N2; 0 = no hidden layer")
-    replication: int = option(2, "copies of each pixel in layer 1")
-    kappa: float = option(KAPPA, "decay rate of every mode (code units)")
-    background: float = option(BACKGROUND, "detuning of a blank pixel (code units)")
-    n_iterations: int = option(58440, "mini-batch iterations")
-    batch_size: int = option(200, "images per mini-batch")
+    hidden: int = option(80, "hidden-layer size N2; 0 = no hidden layer", allowed=Interval(Integral, 0, MAX_UNITS))
+    replication: int = option(2, "copies of each pixel in layer 1", allowed=REPLICATION)
+    kappa: float = option(KAPPA, "decay rate of every mode (code units)", allowed=POSITIVE)
+    background: float = option(BACKGROUND, "detuning of a blank pixel (code units)", allowed=POSITIVE)
+    n_iterations: int = option(58440, "mini-batch iterations", allowed=COUNT)
+    batch_size: int = option(200, "images per mini-batch (the training set holds 3823)",
+                             allowed=Interval(Integral, 1, OPTDIGITS_TRAIN))
     optimizer: str = option("sgd", "optimizer", choices=("sgd", "adam"))
-    learning_rate: float = option(0.2, "learning rate")
-    offset_lr_scale: float = option(4.0, "learning-rate factor of the layer-1 offsets (4: the code's 2 theta)")
+    learning_rate: float = option(0.2, "learning rate", allowed=POSITIVE)
+    offset_lr_scale: float = option(4.0, "learning-rate factor of the layer-1 offsets (4: the code's 2 theta)",
+                                    allowed=POSITIVE)
     loss: str = option("cross-entropy", "cost of the outputs", choices=LOSSES)
-    beta: float = option(8.0, "logit scale of the cross-entropy")
-    eval_every: int = option(60, "iterations between test evaluations")
-    seed: int = option(0, "random seed of the initialisation and the batches")
+    beta: float = option(8.0, "logit scale of the cross-entropy", allowed=POSITIVE)
+    eval_every: int = option(60, "iterations between test evaluations", allowed=COUNT)
+    seed: int = option(0, "random seed of the initialisation and the batches", allowed=SEED)
 
     def __post_init__(self):
-        check_count("hidden", self.hidden, 0)
-        check_count("replication", self.replication)
+        check_fields(self)
         self.training()  # validates the rest
 
     def training(self) -> TrainConfig:
@@ -76,9 +84,10 @@ def summary(ds: xr.Dataset) -> str:
     """What the CLI prints after training."""
     c = ds.attrs["config"]
     final = ds.test_accuracy.values[-1] if ds.sizes["evaluation"] else float("nan")
-    return (f"scattering digits, hidden {c['hidden']}, {c['n_iterations']} iterations in {ds.attrs['wall_time_s']:.0f} s\n"
-            f"test accuracy: best {ds.attrs['best_test_accuracy']:.2%} at iteration {ds.attrs['best_iteration']}, "
-            f"final {final:.2%}")
+    return (f"scattering digits, hidden {c['hidden']}, {count(c['n_iterations'], 'iteration')} in "
+            f"{ds.attrs['wall_time_s']:.0f} s\n"
+            f"test accuracy: best {percent(ds.attrs['best_test_accuracy'])} at iteration {ds.attrs['best_iteration']}, "
+            f"final {percent(final)}")
 
 
 def released_network(data_home=None) -> LayeredNetwork:

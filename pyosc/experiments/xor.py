@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
+from numbers import Integral
 
 import numpy as np
 import xarray as xr
@@ -14,21 +15,24 @@ import xarray as xr
 from pyosc import topology
 from pyosc.data import datasets
 from pyosc.experiments.ep_options import EPTaskConfig
-from pyosc.experiments.options import option
+from pyosc.experiments.options import check_fields, option
+from pyosc.experiments.text import count, percent
 from pyosc.models import xy
 from pyosc.training.ep import train_ep
 from pyosc.training.loop import Progress
+from pyosc.validation import COUNT, NON_NEGATIVE_INT, POSITIVE, Interval
 
 
 @dataclass(frozen=True)
 class Config(EPTaskConfig):
-    n_units: int = option(5, "network size N (2 inputs, 1 output)")
-    n_runs: int = option(100, "independent runs trained together")
-    n_iterations: int = option(1000, "EP iterations")
-    learning_rate: float = option(0.1, "learning rate")
-    eval_every: int = option(100, "iterations between accuracy evaluations (0: never)")
+    n_units: int = option(5, "network size N (2 inputs, 1 output)", allowed=Interval(Integral, 3, topology.MAX_UNITS))
+    n_runs: int = option(100, "independent runs trained together", allowed=COUNT)
+    n_iterations: int = option(1000, "EP iterations", allowed=COUNT)
+    learning_rate: float = option(0.1, "learning rate", allowed=POSITIVE)
+    eval_every: int = option(100, "iterations between accuracy evaluations (0: never)", allowed=NON_NEGATIVE_INT)
 
     def __post_init__(self):
+        check_fields(self)
         self.training()  # validates every setting
 
     def training(self):
@@ -53,10 +57,10 @@ def summary(ds: xr.Dataset) -> str:
     """What the CLI prints after training."""
     c = ds.attrs["config"]
     final = ds.distance.isel(iteration=-1).values
-    lines = [(f"XOR, N = {c['n_units']}, {c['n_runs']} runs x {c['n_iterations']} iterations in "
-             f"{ds.attrs['wall_time_s']:.1f} s"),
+    lines = [(f"XOR, N = {c['n_units']}, {count(c['n_runs'], 'run')} x {count(c['n_iterations'], 'iteration')} in "
+              f"{ds.attrs['wall_time_s']:.1f} s"),
              (f"final distance: median {np.median(final):.2e}, max {final.max():.2e}; "
-             f"runs below 1e-3: {np.mean(final < 1e-3):.0%}, below 1e-2: {np.mean(final < 1e-2):.0%}")]
+              f"runs below 1e-3: {percent(np.mean(final < 1e-3))}, below 1e-2: {percent(np.mean(final < 1e-2))}")]
     if ds.sizes["evaluation"]:
-        lines.append(f"final accuracy: {ds.accuracy.isel(evaluation=-1).mean().item():.1%} (mean over runs)")
+        lines.append(f"final accuracy: {percent(ds.accuracy.isel(evaluation=-1).mean().item())} (mean over runs)")
     return "\n".join(lines)

@@ -33,6 +33,7 @@ import numpy as np
 from scipy.special import j1, jn_zeros
 
 from pyosc.errors import InvalidInputError, as_real_array, check_positive
+from pyosc.validation import COUNT, check
 
 EPS0 = 8.8541878128e-12  # F/m
 J01 = float(jn_zeros(0, 1)[0])  # 2.4048..., first zero of J_0
@@ -122,12 +123,12 @@ def coupling_matrix(voltages, capacitor: Capacitor = Capacitor(), signs=None) ->
 
 def dimensionless(K, drum: Drum) -> np.ndarray:
     """k = K / (m_eff Omega_m^2), the coupling of the dimensionless models."""
-    return np.asarray(K, dtype=float) / drum.stiffness
+    return as_real_array("K", K) / drum.stiffness
 
 
 def frequency_softening(K, drum: Drum) -> np.ndarray:
     """Frequency shift of each drum by the diagonal (softening) terms, -K_jj / (2 m Omega_m), in rad/s."""
-    return -np.diag(np.asarray(K, dtype=float)) / (2 * drum.mass * drum.omega)
+    return -np.diag(as_real_array("K", K, ndim=2)) / (2 * drum.mass * drum.omega)
 
 
 def weak_coupling_ratio(K, drum: Drum, gamma: float) -> float:
@@ -147,6 +148,5 @@ def max_voltage(drum: Drum, gamma: float, capacitor: Capacitor = Capacitor(), n_
     """Largest bias voltage (V) keeping the weak-coupling ratio below ``ratio`` with ``n_neighbours`` equal couplings."""
     check_positive("gamma", gamma)
     check_positive("ratio", ratio)
-    if int(n_neighbours) < 1:
-        raise InvalidInputError(f"n_neighbours must be >= 1, got {n_neighbours!r}")
+    check("n_neighbours", n_neighbours, COUNT)
     return float(np.sqrt(2 * ratio * gamma * drum.stiffness / (n_neighbours * capacitor.stiffness_per_volt2)))

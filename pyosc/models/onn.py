@@ -83,7 +83,7 @@ class CouplingFunction(NamedTuple):
     def __call__(self, x):
         """H(x) for an array ``x`` (rad)."""
         n = np.arange(1, self.n_harmonics + 1)
-        x = np.asarray(x, dtype=float)[..., None]
+        x = as_real_array("x", x, finite=False)[..., None]
         return (np.asarray(self.cos)[0] + np.sum(np.asarray(self.cos)[1:] * np.cos(n * x)
                                                   + np.asarray(self.sin) * np.sin(n * x), axis=-1))
 
@@ -117,11 +117,21 @@ class ONNParams(NamedTuple):
 def make_params(W, H: CouplingFunction, h=None, psi=None, omega=None, shil=None) -> ONNParams:
     """Parameters with zero drives, detunings and SHIL unless given (arrays or scalars broadcast to the
     units); ``H`` is broadcast over a leading runs axis."""
-    W = np.asarray(W, dtype=float)
+    W = as_real_array("W", W, ndim=(2, 3))
     zeros = np.zeros(W.shape[:-1])
     lead = W.shape[:-2]
-    unit = lambda v: zeros.copy() if v is None else np.broadcast_to(np.asarray(v, dtype=float), zeros.shape).copy()
-    return ONNParams(W, unit(h), unit(psi), unit(omega), unit(shil),
+
+    def unit(name, v):
+        if v is None:
+            return zeros.copy()
+        v = as_real_array(name, v)
+        try:
+            return np.broadcast_to(v, zeros.shape).copy()
+        except ValueError:
+            raise InvalidInputError(f"{name} must be a scalar or one value per unit (shape {zeros.shape}), "
+                                    f"got shape {v.shape}") from None
+
+    return ONNParams(W, unit("h", h), unit("psi", psi), unit("omega", omega), unit("shil", shil),
                      np.broadcast_to(np.asarray(H.sin, float), lead + (H.n_harmonics,)).copy(),
                      np.broadcast_to(np.asarray(H.cos, float), lead + (H.n_harmonics + 1,)).copy())
 

@@ -62,6 +62,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache
+from numbers import Integral
 from typing import NamedTuple
 
 import jax
@@ -70,8 +71,9 @@ import numpy as np
 from scipy.optimize import brentq
 
 import pyosc.models.float64  # noqa: F401  (JAX in double precision)
-from pyosc.errors import InvalidInputError, check_positive
+from pyosc.errors import InvalidInputError, as_real_array, check_positive
 from pyosc.models.xy import XYParams
+from pyosc.validation import Interval, check
 
 N_HARMONICS = 40   # cavity harmonics |n| <= 40: enough for A up to about 20
 N_QUADRATURE = 256  # points of the periodic trapezoid rule for J_n (spectrally exact here)
@@ -279,8 +281,7 @@ def amplitude_table(cell: Cell, s_max: float = 36.0, n_grid: int = 2001) -> Ampl
     (s_max / n_grid)^4, about 1e-10 relative with the defaults (checked in the tests).
     """
     check_positive("s_max", s_max)
-    if int(n_grid) < 4:
-        raise InvalidInputError(f"n_grid must be >= 4, got {n_grid!r}")
+    check("n_grid", n_grid, Interval(Integral, 4, None))
     return _amplitude_table(validate_cell(cell), float(s_max), int(n_grid))
 
 
@@ -439,9 +440,9 @@ def xy_limit(phase: dict[str, np.ndarray]) -> XYParams:
 
     d phi/dtau = sum_k J_jk sin(phi_k - phi_j) + h_j sin(psi_j - phi_j) = -dE/dphi_j with W = J (zero diagonal).
     """
-    J = np.array(phase["J"], dtype=float)
+    J = as_real_array("J", phase["J"], ndim=(2, 3)).copy()
     J[..., np.arange(J.shape[-1]), np.arange(J.shape[-1])] = 0.0
-    return XYParams(J, np.asarray(phase["h"], float), np.asarray(phase["psi"], float))
+    return XYParams(J, as_real_array("h", phase["h"]), as_real_array("psi", phase["psi"]))
 
 
 def micro_initial_state(cell: Cell, c) -> np.ndarray:

@@ -32,6 +32,7 @@ as events, and :func:`circuit_phases` turns them into phase deviations comparabl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from numbers import Integral
 from typing import NamedTuple
 
 import jax
@@ -49,6 +50,7 @@ from pyosc.errors import (
     check_positive,
 )
 from pyosc.models import onn, vdp
+from pyosc.validation import Interval, check
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,7 @@ def _jac(c: vdp.VdPCircuit, v: float) -> np.ndarray:
 def periodic_orbit(circuit: vdp.VdPCircuit = vdp.VdPCircuit(), n_samples: int = 2048, rtol: float = 1e-12,
                    atol: float = 1e-13) -> PeriodicOrbit:
     """Limit cycle and phase response of one oscillator (see the module docstring)."""
-    if int(n_samples) != n_samples or n_samples < 64:
-        raise InvalidInputError(f"n_samples must be an integer >= 64, got {n_samples!r}")
+    check("n_samples", n_samples, Interval(Integral, 64, None))
     c = circuit
     f = _field(c)
     rhs = lambda t, y: f(y)
@@ -163,8 +164,7 @@ class Reduction(NamedTuple):
 
 def reduce_coupling(cycle: PeriodicOrbit, n_harmonics: int = 5) -> Reduction:
     """Fourier coefficients of H for the resistive (memristive) v-coupling, up to ``n_harmonics``."""
-    if int(n_harmonics) != n_harmonics or not 1 <= n_harmonics < cycle.t.size // 4:
-        raise InvalidInputError(f"n_harmonics must be an integer in [1, {cycle.t.size // 4}), got {n_harmonics!r}")
+    check("n_harmonics", n_harmonics, Interval(Integral, 1, cycle.t.size // 4, closed="left"))
     m = cycle.t.size
     Z = np.fft.rfft(cycle.prc[:, 0]) / m
     V = np.fft.rfft(cycle.x[:, 0]) / m

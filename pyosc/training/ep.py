@@ -26,10 +26,10 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from pyosc.data.datasets import PhaseDataset, class_balanced_batch, decode_classes
+from pyosc.data.datasets import PhaseDataset, accuracy, class_balanced_batch, decode_classes
 from pyosc.engines import get_engine
 from pyosc.engines.base import Engine, EPStep, Nudge, RelaxOptions
-from pyosc.errors import InvalidInputError
+from pyosc.errors import InvalidInputError, as_real_array
 from pyosc.models import onn, xy
 from pyosc.results import checkpoint_group, provenance
 from pyosc.topology import Topology
@@ -43,6 +43,7 @@ from pyosc.training.loop import (
     seed_streams,
 )
 from pyosc.training.optimizers import make_optimizer, state_arrays, state_from_arrays
+from pyosc.validation import SEED, check
 
 # per energy model: parameter record, dE/dtheta at phases, and the velocity d phi / dt
 _MODELS = {"xy": (xy.XYParams, xy.energy_param_grad, lambda phi, p: -xy.energy_grad_phi(phi, p)),
@@ -54,7 +55,7 @@ def as_param_dict(params) -> dict[str, np.ndarray]:
     items = params._asdict() if hasattr(params, "_asdict") else params
     if not isinstance(items, Mapping):
         raise InvalidInputError(f"params must be a mapping of name -> array, got {type(params).__name__}")
-    return {k: np.asarray(v, dtype=np.float64) for k, v in items.items()}
+    return {k: as_real_array(k, v, finite=False) for k, v in items.items()}
 
 
 def _model(model: str):
@@ -213,7 +214,7 @@ class EPConfig:
         check_count("n_iterations", self.n_iterations)
         check_count("n_inits", self.n_inits)
         check_count("eval_every", self.eval_every, 0)
-        check_count("seed", self.seed, 0)
+        check("seed", self.seed, SEED)
         if self.batch_per_class is not None:
             check_count("batch_per_class", self.batch_per_class)
         if not isinstance(self.relax, RelaxOptions):
@@ -266,17 +267,6 @@ def predict_phases(engine: Engine, params, topology: Topology, x: np.ndarray, rn
     phi0 = random_phases(rng, x, n_inits, topology.n_units, n_runs_of(params))
     eq = engine.relax("xy", params, phi0, topology, options=options)
     return eq.phi[..., topology.output_units], eq.converged
-
-
-def accuracy(output_phases: np.ndarray, data: PhaseDataset) -> np.ndarray:
-    """Fraction correct per run: argmax sin(phi) over outputs, or sign of sin(phi) for one output."""
-    if output_phases.shape[-1] == 1:
-        pred = (np.sin(output_phases[..., 0]) > 0).astype(int)
-        truth = (data.y[:, 0] > 0).astype(int)[:, None]
-    else:
-        pred = decode_classes(output_phases)
-        truth = data.labels[:, None]
-    return np.mean(pred == truth, axis=(-2, -1))
 
 
 def train_ep(topology: Topology, train: PhaseDataset, params, config: EPConfig = EPConfig(), *,

@@ -17,6 +17,7 @@ from itertools import pairwise
 import numpy as np
 import xarray as xr
 
+from pyosc.data.datasets import as_class_indices
 from pyosc.engines.scattering import green_columns, layered_green_columns
 from pyosc.errors import InvalidInputError, as_real_array, check_positive
 from pyosc.models.scattering import (
@@ -36,6 +37,7 @@ from pyosc.results import checkpoint_group, provenance
 from pyosc.training import loop
 from pyosc.training.loop import Progress, Trainer, as_progress, check_count, evaluation_iterations, seed_streams
 from pyosc.training.optimizers import make_optimizer, state_arrays, state_from_arrays
+from pyosc.validation import SEED, check
 
 LOSSES = ("cross-entropy", "mse")
 
@@ -92,6 +94,7 @@ def _outputs_from_top(network: LayeredNetwork, top: np.ndarray, readout: Readout
 def layered_outputs(network: LayeredNetwork, x_rep, readout: Readout | None = None, *, omega: float = 0.0,
                     batch_size: int = 500) -> np.ndarray:
     """Outputs y (B, L) for inputs ``x_rep`` (B, N_0), evaluated in chunks of ``batch_size`` samples."""
+    check_count("batch_size", batch_size)
     readout = _readout_for(network, readout)
     x = as_real_array("x_rep", x_rep, shape=(None, network.sizes[0]))
     out = [_outputs_from_top(network, layered_green_columns(network, x[i:i + batch_size], omega=omega,
@@ -179,9 +182,9 @@ def paper_initialisation(sizes, rng: np.random.Generator, *, kappa: float = 0.5,
     """The authors' initialisation (code units): layer-0 offsets alternate ``+offset, -offset, ...`` (the two
     replicas of a pixel get opposite signs), other detunings ``-detuning_spread * U(0, 1)`` (resonant with small
     disorder), couplings ``coupling + coupling_spread * U(0, 1)`` (all positive), every decay ``kappa``, no loss."""
-    sizes = [int(s) for s in sizes]
-    if len(sizes) < 2 or min(sizes) < 1:
-        raise InvalidInputError(f"sizes must list at least two positive layer sizes, got {sizes}")
+    if isinstance(sizes, str) or not hasattr(sizes, "__len__") or len(sizes) < 2:
+        raise InvalidInputError(f"sizes must list at least two layer sizes, got {sizes!r}")
+    sizes = [check_count("layer size", s) for s in sizes]
     kappa = check_positive("kappa", kappa)
     dets = [offset * np.where(np.arange(sizes[0]) % 2 == 0, 1.0, -1.0)]
     dets += [-detuning_spread * rng.random(s) for s in sizes[1:]]
@@ -210,7 +213,7 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("n_iterations", "batch_size", "eval_every"):
             check_count(name, getattr(self, name))
-        check_count("seed", self.seed, 0)
+        check("seed", self.seed, SEED)
         if self.loss not in LOSSES:
             raise InvalidInputError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         make_optimizer(self.optimizer, self.learning_rate, self.lr_scale)
@@ -220,6 +223,7 @@ class TrainConfig:
 def outputs(network: LayeredNetwork | CoupledModeNetwork, x_rep, readout: Readout | None = None, *,
             batch_size: int = 500) -> np.ndarray:
     """Outputs y (B, L) of a layered network (layered recursion) or a general one (automatic solver)."""
+    check_count("batch_size", batch_size)
     if isinstance(network, LayeredNetwork):
         return layered_outputs(network, x_rep, readout, batch_size=batch_size)
     readout = _readout_for(network, readout)
@@ -236,9 +240,12 @@ def outputs(network: LayeredNetwork | CoupledModeNetwork, x_rep, readout: Readou
 
 
 def accuracy(network: LayeredNetwork | CoupledModeNetwork, x_rep, labels, readout: Readout | None = None) -> float:
-    """Fraction of samples whose argmax output equals the label."""
+    """Fraction of samples whose argmax output equals the label (integer labels of the outputs' classes)."""
     y = outputs(network, x_rep, readout)
-    return float(np.mean(np.argmax(y, axis=1) == np.asarray(labels)))
+    labels = as_class_indices("labels", labels, y.shape[1])
+    if labels.shape != (y.shape[0],):
+        raise InvalidInputError(f"labels must have shape ({y.shape[0]},) to match x_rep, got {labels.shape}")
+    return float(np.mean(np.argmax(y, axis=1) == labels))
 
 
 def _loss_and_gradient(network, x, labels, readout, config: TrainConfig):
@@ -345,9 +352,12 @@ def train_network(network: LayeredNetwork | CoupledModeNetwork, x_train, y_train
         masks[name] = mask
     x_train = as_real_array("x_train", x_train, shape=(None, n_in))
     x_test = as_real_array("x_test", x_test, shape=(None, n_in))
-    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    n_out = readout.n_outputs
+    y_train, y_test = as_class_indices("y_train", y_train, n_out), as_class_indices("y_test", y_test, n_out)
     if y_train.shape != (x_train.shape[0],) or y_test.shape != (x_test.shape[0],):
         raise InvalidInputError("y_train / y_test must be 1-D label arrays matching x_train / x_test")
+    if x_train.shape[0] == 0 or x_test.shape[0] == 0:
+        raise InvalidInputError(f"x_train and x_test must hold samples, got shapes {x_train.shape}, {x_test.shape}")
     if x_train.shape[0] // config.batch_size < 1:
         raise InvalidInputError(f"batch_size {config.batch_size} exceeds the {x_train.shape[0]} training samples")
     trainer = GreenTrainer(network, x_train, y_train, x_test, y_test, config, readout, masks)

@@ -11,8 +11,11 @@ into (and read it back from) JSON metadata plus named arrays. :func:`run` owns e
 * the NaN guard: parameters that become NaN or infinite stop the run with an error naming the iteration;
 * checkpoints: with a ``checkpoint`` path the state is saved there every ``checkpoint_seconds`` and when the run
   is interrupted; a run started with an existing checkpoint resumes from it (the result equals an uninterrupted
-  run) if the checkpoint was written with the same configuration, and is refused otherwise, naming the keys
-  that differ;
+  run) if the checkpoint was written with the same configuration, and is refused otherwise
+  (:class:`CheckpointMismatchError`, naming the keys that differ; an unreadable file raises
+  :class:`CorruptCheckpointError`). Inside :func:`recording`, the configuration also holds the task's full
+  settings (the CLI and studies record the experiment's ``Config``, which decides more than the trainer sees, e.g.
+  the data); :func:`set_aside` renames a checkpoint that must not be resumed, keeping it;
 * Ctrl-C: the first SIGINT lets the current iteration finish, saves the checkpoint and raises
   :class:`TrainingInterrupted` (the CLI prints where the checkpoint is and exits with status 130); a second
   SIGINT stops at once.
@@ -22,6 +25,7 @@ Seed streams: a trainer draws its training randomness from ``default_rng(seed)``
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import signal
@@ -49,6 +53,50 @@ class TrainingInterrupted(PyoscError):
         where = (f"checkpoint saved to {checkpoint}; rerun the same command to resume" if checkpoint
                  else "no checkpoint was requested, so nothing was saved")
         super().__init__(f"interrupted after {iteration} of {total} iterations; {where}")
+
+
+class CheckpointError(InvalidInputError):
+    """A checkpoint that must not be resumed; ``path`` is the file. The message says what to do."""
+
+    def __init__(self, path: Path, message: str):
+        self.path = path
+        super().__init__(message)
+
+
+class CorruptCheckpointError(CheckpointError):
+    """The checkpoint cannot be read: truncated, corrupt, or not a checkpoint."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """The checkpoint was written by another trainer or with other settings."""
+
+
+def set_aside(path: str | os.PathLike, why: str) -> Path:
+    """Rename ``path`` to ``<path>.<why>-<date-time>`` (never overwriting) so that it is kept but no longer used;
+    returns the new path."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside, n = path.with_name(f"{path.name}.{why}-{stamp}"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.{why}-{stamp}-{n}")
+    os.replace(path, aside)
+    return aside
+
+
+_RECORDED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("pyosc_recorded", default=None)
+
+
+@contextmanager
+def recording(**settings) -> Iterator[None]:
+    """Runs started inside also record ``settings`` (e.g. ``task=..., config=...``: a task's full configuration) in
+    their checkpoints under ``"context"`` and refuse a checkpoint recorded with other ones. A checkpoint written
+    without them (through the Python API) is compared on the trainer's settings only."""
+    token = _RECORDED.set(as_json(settings))
+    try:
+        yield
+    finally:
+        _RECORDED.reset(token)
 
 
 class Trainer(ABC):
@@ -119,28 +167,44 @@ def _differences(stored: Mapping, current: Mapping, prefix: str = "") -> list[st
     return out
 
 
+_FRESH = "move it away to start fresh (pyosc train: --restart sets it aside and starts fresh)"
+
+
 def _load(path: Path, trainer: Trainer, config: dict) -> tuple[int, float]:
     try:
         meta, arrays = read_checkpoint(path)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:  # truncated, corrupt or foreign
-        raise InvalidInputError(f"checkpoint {path} cannot be read ({type(e).__name__}: {e}); move it away or "
-                                "delete it to start fresh") from None
+        if not isinstance(meta, dict):
+            raise TypeError("its metadata is not a JSON object")
+    except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile) as e:  # truncated, corrupt or foreign
+        raise CorruptCheckpointError(path, f"checkpoint {path} cannot be read ({type(e).__name__}: {e}): it is "
+                                           f"corrupt or not a checkpoint; {_FRESH}") from None
     if meta.get("trainer") != trainer.name or "config" not in meta:
-        raise InvalidInputError(f"checkpoint {path} was written by another trainer ({meta.get('trainer')!r}, "
-                                f"here {trainer.name!r}); move it away or delete it to start fresh")
+        raise CheckpointMismatchError(path, f"checkpoint {path} was written by another trainer "
+                                            f"({meta.get('trainer')!r}, here {trainer.name!r}); {_FRESH}")
     diff = _differences(meta["config"], config)
+    stored, current = meta.get("context"), _RECORDED.get()
+    if stored is not None and current is not None:  # the task's settings, less those the trainer's already named
+        named = {d.split(" ", 1)[0].rsplit(".", 1)[-1] for d in diff}
+        diff += [d for d in _differences(stored, current) if d.split(" ", 1)[0].rsplit(".", 1)[-1] not in named]
     if diff:
-        raise InvalidInputError(f"checkpoint {path} was written with other settings: {'; '.join(diff)}. "
-                                "Use the same settings to resume, or move the checkpoint away to start fresh")
-    trainer.restore(meta["trainer_state"], arrays)
-    return int(meta["next_iteration"]), float(meta["elapsed"])
+        raise CheckpointMismatchError(path, f"checkpoint {path} was written with other settings: {'; '.join(diff)}. "
+                                            f"Use the same settings to resume, or {_FRESH}")
+    try:
+        trainer.restore(meta["trainer_state"], arrays)
+        return int(meta["next_iteration"]), float(meta["elapsed"])
+    except InvalidInputError as e:  # the trainer's own check, e.g. of the parameters' shapes
+        raise CheckpointMismatchError(path, f"checkpoint {path} does not fit this run ({e}); {_FRESH}") from None
+    except (KeyError, ValueError, TypeError) as e:
+        raise CorruptCheckpointError(path, f"checkpoint {path} is incomplete ({type(e).__name__}: {e}); "
+                                           f"{_FRESH}") from None
 
 
 def _save(path: Path, trainer: Trainer, config: dict, next_iteration: int, elapsed: float) -> None:
     meta, arrays = trainer.state()
-    write_checkpoint(path, {"trainer": trainer.name, "config": config, "next_iteration": next_iteration,
-                            "trainer_state": meta}, arrays, progress=(next_iteration, trainer.n_iterations),
-                     elapsed=elapsed)
+    record = {"trainer": trainer.name, "config": config, "next_iteration": next_iteration, "trainer_state": meta}
+    if _RECORDED.get() is not None:
+        record["context"] = _RECORDED.get()
+    write_checkpoint(path, record, arrays, progress=(next_iteration, trainer.n_iterations), elapsed=elapsed)
 
 
 @contextmanager

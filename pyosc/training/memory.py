@@ -35,13 +35,14 @@ import xarray as xr
 from pyosc.data import patterns
 from pyosc.engines import get_engine
 from pyosc.engines.base import Engine, Nudge, RelaxOptions
-from pyosc.errors import InvalidInputError, check_positive
+from pyosc.errors import InvalidInputError, as_real_array, check_positive
 from pyosc.models import onn
 from pyosc.results import provenance
 from pyosc.training.ep import EPTrainer, as_param_dict, history_coords
 from pyosc.training.hebbian import hebbian_couplings
 from pyosc.training.loop import Progress, as_progress, check_count, run, seed_streams
 from pyosc.training.optimizers import make_optimizer
+from pyosc.validation import SEED, check
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ class MemoryEPConfig:
         make_optimizer(self.optimizer, self.learning_rate)
         for name in ("n_iterations", "n_trials", "eval_trials"):
             check_count(name, getattr(self, name))
-        check_count("seed", self.seed, 0)
+        check("seed", self.seed, SEED)
         if not 0 <= self.corruption <= 0.5:
             raise InvalidInputError(f"corruption must lie in [0, 0.5], got {self.corruption!r}")
         if self.init not in ("random", "hebbian"):
@@ -88,7 +89,7 @@ class MemoryEPConfig:
 def retrieve(params, corrupted, rng: np.random.Generator, *, noise: float = 0.1,
              options: RelaxOptions = RelaxOptions(), engine: str | Engine | None = None):
     """Relax from corrupted states (P, trials, N) (+ phase noise); returns (pixels read out, converged)."""
-    corrupted = np.asarray(corrupted, dtype=float)
+    corrupted = as_real_array("corrupted", corrupted)
     if corrupted.ndim != 3:
         raise InvalidInputError(f"corrupted must have shape (P, trials, N), got {corrupted.shape}")
     topo = patterns.network(corrupted.shape[-1])

@@ -6,7 +6,7 @@ Arrays may carry a leading ``runs`` axis; every entry is updated independently, 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,15 @@ def _map(fn: Callable, params, *others):
     return type(params)(*values) if hasattr(params, "_fields") else tuple(values)
 
 
+def check_scale_names(lr_scale: dict[str, float], params) -> None:
+    """Every key of ``lr_scale`` must name a parameter of ``params`` (dict keys or NamedTuple fields): a misspelt
+    name would otherwise leave its parameter at the plain learning rate without a word."""
+    names = list(params) if isinstance(params, dict) else list(getattr(params, "_fields", ()))
+    unknown = sorted(set(lr_scale) - set(names))
+    if unknown:
+        raise InvalidInputError(f"lr_scale names unknown parameter(s) {unknown}; the parameters are {sorted(names)}")
+
+
 @dataclass(frozen=True)
 class SGD:
     """theta <- theta - learning_rate * scale * grad (the papers' plain gradient descent)."""
@@ -33,6 +42,7 @@ class SGD:
     lr_scale: dict[str, float] = field(default_factory=dict)
 
     def init(self, params) -> Any:
+        check_scale_names(self.lr_scale, params)
         return None
 
     def update(self, params, grads, state):
@@ -52,6 +62,7 @@ class Adam:
     lr_scale: dict[str, float] = field(default_factory=dict)
 
     def init(self, params):
+        check_scale_names(self.lr_scale, params)
         zeros = _map(lambda k, p: np.zeros_like(p), params)
         return (0, zeros, zeros)
 
@@ -86,10 +97,15 @@ def state_from_arrays(template, step: int, arrays: dict[str, np.ndarray]):
 
 
 def make_optimizer(name: str, learning_rate: float, lr_scale: dict[str, float] | None = None):
-    """``"sgd"`` or ``"adam"`` with the given learning rate and optional per-parameter factors."""
+    """``"sgd"`` or ``"adam"`` with the given learning rate and optional per-parameter factors (names checked against
+    the parameters at ``init``)."""
     learning_rate = check_positive("learning_rate", learning_rate)
+    if lr_scale is not None and not isinstance(lr_scale, Mapping):
+        raise InvalidInputError(f"lr_scale must be a mapping of parameter name -> factor, got {lr_scale!r}")
     scale = dict(lr_scale or {})
     for k, s in scale.items():
+        if not isinstance(k, str):
+            raise InvalidInputError(f"lr_scale keys must be parameter names (strings), got {k!r}")
         check_positive(f"lr_scale[{k!r}]", s)
     if name == "sgd":
         return SGD(learning_rate, scale)

@@ -1,0 +1,151 @@
+"""MNIST on a layered XY network trained by equilibrium propagation (issue 18; work in progress).
+
+Inputs: the 784 grey levels 0..255 as clamped phases pi (p / 255 - 1/2) in [-pi/2, pi/2] (the digits encoding of
+arXiv 2402.08579 on MNIST's range); targets +pi/2 on the true class and -pi/2 elsewhere; readout argmax sin(phi).
+Network: layered ``[784, *hidden, 10]`` (``hidden`` = "500" or "500,200"), the paper's layered initialisation.
+Training: mini-batches of ``batch_size`` images, a fresh permutation of the training images every epoch,
+``n_inits`` random initial states per image, Adam or SGD. Model selection: the last ``validation`` images of the
+training file; each epoch visits the training images in the order of a permutation drawn from (seed, epoch);
+the validation and test accuracies are evaluated after every epoch (from one random initial state per
+image) and the history records both, so that the test accuracy at the best validation epoch can be reported.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from numbers import Integral
+
+import numpy as np
+import xarray as xr
+
+from pyosc import topology
+from pyosc.data.datasets import PhaseDataset, accuracy
+from pyosc.data.mnist import mnist_phase_datasets
+from pyosc.engines import get_engine
+from pyosc.errors import InvalidInputError
+from pyosc.experiments.ep_options import EPTaskConfig
+from pyosc.experiments.options import check_fields, option
+from pyosc.models import xy
+from pyosc.results import provenance
+from pyosc.training import loop
+from pyosc.training.ep import EPTrainer, predict_phases, random_phases, unit_roles
+from pyosc.training.loop import Progress
+from pyosc.validation import COUNT, NON_NEGATIVE_INT, POSITIVE, Interval
+
+
+@dataclass(frozen=True)
+class Config(EPTaskConfig):
+    hidden: str = option("500", "hidden-layer sizes, comma-separated (e.g. '500' or '500,200')")
+    n_epochs: int = option(20, "passes over the training images", allowed=COUNT)
+    batch_size: int = option(200, "images per EP iteration", allowed=COUNT)
+    learning_rate: float = option(0.002, "learning rate", allowed=POSITIVE)
+    optimizer: str = option("adam", "optimizer", choices=("sgd", "adam"))
+    n_train: int = option(0, "training images used (0: all 60,000 minus the validation images)",
+                          allowed=NON_NEGATIVE_INT)
+    validation: int = option(10_000, "last training images set aside for model selection",
+                             allowed=Interval(Integral, 0, 59_999))
+    n_eval: int = option(0, "validation and test images evaluated per epoch (0: all)", allowed=NON_NEGATIVE_INT)
+
+    def __post_init__(self):
+        check_fields(self)
+        self.network()
+        self.ep_config(n_iterations=1, learning_rate=self.learning_rate, eval_every=0)  # validates the EP settings
+
+    def network(self) -> topology.Topology:
+        """The layered network ``[784, *hidden, 10]``."""
+        return topology.from_spec(f"layered:784,{self.hidden},10", n_inputs=784, n_outputs=10)
+
+
+def _subset(data: PhaseDataset, n: int) -> PhaseDataset:
+    return data if not n or n >= data.x.shape[0] else PhaseDataset(data.x[:n], data.y[:n], data.labels[:n], data.name)
+
+
+def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoint_seconds: float = 120.0,
+        progress: bool | Progress = False, engine=None) -> xr.Dataset:
+    """Train; the history holds the free-phase distance per iteration and the validation and test accuracies per
+    epoch."""
+    engine = get_engine(engine)
+    train, val, test = mnist_phase_datasets(validation=config.validation, n_train=config.n_train or None)
+    val, test = _subset(val, config.n_eval), _subset(test, config.n_eval)
+    topo = config.network()
+    params = xy.init_params(topo, np.random.default_rng(config.seed), scheme="layered")
+    ep = config.ep_config(n_iterations=1, learning_rate=config.learning_rate, eval_every=0)
+    n_batches = train.x.shape[0] // config.batch_size
+    if n_batches < 1:
+        raise InvalidInputError(f"batch_size {config.batch_size} exceeds the {train.x.shape[0]} training images")
+
+    def sample(rng):
+        epoch, k = divmod(trainer.iteration, n_batches)  # each epoch's order is a function of (seed, epoch)
+        perm = np.random.default_rng([config.seed, 2, epoch]).permutation(train.x.shape[0])
+        idx = perm[k * config.batch_size:(k + 1) * config.batch_size]
+        return random_phases(rng, train.x[idx], config.n_inits, topo.n_units, None), train.y[idx], idx
+
+    def record(step, idx):
+        out = step.free.phi[..., topo.output_units]
+        batch = PhaseDataset(train.x[idx], train.y[idx], train.labels[idx], "batch")
+        return {"train_accuracy": np.atleast_1d(accuracy(out, batch)),
+                "unconverged": np.atleast_1d(np.sum(~step.free.converged) + np.sum(~step.nudged.converged))}
+
+    def evaluate(p, rng):
+        return {name: np.atleast_1d(accuracy(predict_phases(engine, p, topo, data.x, rng, ep.relax)[0], data))
+                for name, data in (("validation_accuracy", val), ("test_accuracy", test))}
+
+    unit = (~topo.clamped).astype(float)
+    trainer = _EpochTrainer(f"EP MNIST {topo.name}", engine, "xy", topo, params, beta=ep.beta, relax=ep.relax,
+                            optimizer=ep.optimizer, learning_rate=ep.learning_rate,
+                            n_iterations=config.n_epochs * n_batches,
+                            evaluations=[e * n_batches for e in range(1, config.n_epochs + 1)], seed=config.seed,
+                            trainable={"W": topo.trainable_coupling_mask.astype(float), "h": unit, "psi": unit},
+                            sample=sample, record=record, evaluate=evaluate)
+    show = lambda m: {k[:5]: f"{v:.3f}" for k, v in m.items() if "accuracy" in k}
+    elapsed = loop.run(trainer, asdict(config), checkpoint=checkpoint, checkpoint_seconds=checkpoint_seconds,
+                       progress=loop.as_progress(progress, trainer.name, show))
+    return _history(trainer, topo, config, n_batches, elapsed)
+
+
+class _EpochTrainer(EPTrainer):
+    """:class:`EPTrainer` that tells its sampler the iteration it is drawing for (epoch permutations)."""
+
+    iteration = 0
+
+    def step(self, iteration: int) -> dict[str, float]:
+        self.iteration = iteration
+        return super().step(iteration)
+
+
+def _history(trainer: EPTrainer, topo: topology.Topology, config: Config, n_batches: int, elapsed: float
+             ) -> xr.Dataset:
+    one = lambda long_name: {"long_name": long_name, "units": "1"}
+    epochs = np.arange(1, config.n_epochs + 1)
+    batch_acc = trainer.records["train_accuracy"][0].reshape(config.n_epochs, n_batches).mean(axis=1)
+    data = {
+        "train_accuracy": (("epoch",), batch_acc, one("mean accuracy of the training batches (free phase)")),
+        "validation_accuracy": (("epoch",), trainer.scores["validation_accuracy"][0], one("validation accuracy")),
+        "test_accuracy": (("epoch",), trainer.scores["test_accuracy"][0], one("test accuracy")),
+        "unconverged": (("iteration",), trainer.records["unconverged"][0],
+                        one("states (free + nudged) that missed the steady-state tolerance")),
+        "W": (("unit", "unit_"), trainer.params["W"], one("final couplings W_ij (per unit of the flow's time)")),
+        "h": (("unit",), trainer.params["h"], one("final bias amplitudes h_i (per unit of the flow's time)")),
+        "psi": (("unit",), trainer.params["psi"], {"long_name": "final bias phases psi_i", "units": "rad"}),
+        "role": (("unit",), unit_roles(topo), {"long_name": "role of the unit in the network"}),
+    }
+    best = int(np.argmax(data["validation_accuracy"][1]))
+    coords = {"epoch": ("epoch", epochs, one("training epoch (after it)")),
+              "iteration": ("iteration", np.arange(config.n_epochs * n_batches), one("training iteration")),
+              "unit": ("unit", np.arange(topo.n_units), one("unit index")),
+              "unit_": ("unit_", np.arange(topo.n_units), one("unit index (second of a pair)"))}
+    return xr.Dataset(data, coords=coords, attrs={
+        "title": f"equilibrium propagation on MNIST, XY model, {topo.name}", "task": "xy-mnist", "model": "xy",
+        "trainer": "ep", "topology": topo.name, "engine": trainer.engine.name, "wall_time_s": elapsed,
+        "best_validation_epoch": int(epochs[best]),
+        "test_accuracy_at_best_validation": float(data["test_accuracy"][1][best]),
+        "config": asdict(config), **provenance()})
+
+
+def summary(ds: xr.Dataset) -> str:
+    """What the CLI prints after training."""
+    c = ds.attrs["config"]
+    return (f"MNIST, {ds.attrs['topology']}, {c['n_epochs']} epochs in {ds.attrs['wall_time_s']:.0f} s\n"
+            f"test accuracy at the best validation epoch ({ds.attrs['best_validation_epoch']}): "
+            f"{100 * ds.attrs['test_accuracy_at_best_validation']:.2f} %; best test accuracy "
+            f"{100 * float(ds.test_accuracy.max()):.2f} %")

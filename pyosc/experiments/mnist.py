@@ -91,7 +91,7 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
                 for name, data in (("validation_accuracy", val), ("test_accuracy", test))}
 
     unit = (~topo.clamped).astype(float)
-    trainer = _EpochTrainer(f"EP MNIST {topo.name}", engine, "xy", topo, params, beta=ep.beta, relax=ep.relax,
+    trainer = EPTrainer(f"EP MNIST {topo.name}", engine, "xy", topo, params, beta=ep.beta, relax=ep.relax,
                             optimizer=ep.optimizer, learning_rate=ep.learning_rate,
                             n_iterations=config.n_epochs * n_batches,
                             evaluations=[e * n_batches for e in range(1, config.n_epochs + 1)], seed=config.seed,
@@ -101,16 +101,6 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
     elapsed = loop.run(trainer, asdict(config), checkpoint=checkpoint, checkpoint_seconds=checkpoint_seconds,
                        progress=loop.as_progress(progress, trainer.name, show))
     return _history(trainer, topo, config, n_batches, elapsed)
-
-
-class _EpochTrainer(EPTrainer):
-    """:class:`EPTrainer` that tells its sampler the iteration it is drawing for (epoch permutations)."""
-
-    iteration = 0
-
-    def step(self, iteration: int) -> dict[str, float]:
-        self.iteration = iteration
-        return super().step(iteration)
 
 
 def _history(trainer: EPTrainer, topo: topology.Topology, config: Config, n_batches: int, elapsed: float

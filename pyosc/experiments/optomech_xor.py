@@ -55,8 +55,14 @@ from pyosc.models import optomech as om
 from pyosc.results import provenance
 from pyosc.training import loop
 from pyosc.training.adjoint import GRADIENTS, raw_loss_and_grad
-from pyosc.training.ep import history_coords
-from pyosc.training.loop import Progress, Trainer, as_progress, evaluation_iterations, seed_streams
+from pyosc.training.loop import (
+    Progress,
+    Trainer,
+    as_progress,
+    evaluation_iterations,
+    history_coords,
+    seed_streams,
+)
 from pyosc.training.optimizers import Adam, state_arrays, state_from_arrays
 from pyosc.validation import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, SEED, Interval
 

@@ -39,6 +39,7 @@ from pyosc.training.loop import (
     as_progress,
     check_count,
     evaluation_iterations,
+    history_coords,
     run,
     seed_streams,
 )
@@ -130,6 +131,7 @@ class EPTrainer(Trainer):
         self.records: dict[str, np.ndarray] = {}
         self.scores: dict[str, np.ndarray] = {}
         self.snapshots: list[dict[str, np.ndarray]] = []
+        self.iteration = 0  # the iteration being trained (set by step)
 
     def _store(self, table: dict, size: int, index: int, values: Mapping) -> None:
         for k, v in values.items():
@@ -139,6 +141,7 @@ class EPTrainer(Trainer):
             table[k][..., index] = v
 
     def step(self, iteration: int) -> dict[str, float]:
+        self.iteration = iteration  # samplers may draw per epoch (see pyosc.experiments.mnist)
         if iteration in self.snapshot_iterations:
             self.snapshots.append(self.params)
         phi0, targets, batch = self.sample(self.rng)
@@ -376,18 +379,6 @@ def xy_history(trainer: EPTrainer, topology: Topology, config: EPConfig, runs: i
         "topology": topology.name, "n_trainable": topology.n_trainable, "engine": trainer.engine.name,
         "train_data": train_name, "eval_data": eval_name, "wall_time_s": elapsed, "config": config.to_dict(),
         **provenance()})
-
-
-def history_coords(n_runs: int | None, n_iterations: int, evaluations: list[int]) -> dict:
-    """The coordinates every training history shares: ``run``, ``iteration`` and ``evaluation`` (the number of
-    updates before each evaluation)."""
-    coords = {"iteration": ("iteration", np.arange(n_iterations),
-                            {"long_name": "training iteration (0-based)", "units": "1"}),
-              "evaluation": ("evaluation", np.asarray(evaluations, dtype=np.int64),
-                             {"long_name": "iteration before whose update the evaluation was made", "units": "1"})}
-    if n_runs is not None:
-        coords["run"] = ("run", np.arange(n_runs), {"long_name": "independent training run", "units": "1"})
-    return coords
 
 
 # --- confusion matrices -------------------------------------------------------------------------------------

@@ -139,6 +139,18 @@ def evaluation_iterations(n_iterations: int, every: int, *, at_start: bool = Tru
     return its
 
 
+def history_coords(n_runs: int | None, n_iterations: int, evaluations: list[int]) -> dict:
+    """The coordinates every training history shares: ``run``, ``iteration`` and ``evaluation`` (the number of
+    updates before each evaluation)."""
+    coords = {"iteration": ("iteration", np.arange(n_iterations),
+                            {"long_name": "training iteration (0-based)", "units": "1"}),
+              "evaluation": ("evaluation", np.asarray(evaluations, dtype=np.int64),
+                             {"long_name": "iteration before whose update the evaluation was made", "units": "1"})}
+    if n_runs is not None:
+        coords["run"] = ("run", np.arange(n_runs), {"long_name": "independent training run", "units": "1"})
+    return coords
+
+
 def seed_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     """The training and evaluation random generators of ``seed``."""
     return np.random.default_rng(seed), np.random.default_rng([seed, 1])

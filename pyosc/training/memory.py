@@ -38,9 +38,9 @@ from pyosc.engines.base import Engine, Nudge, RelaxOptions
 from pyosc.errors import InvalidInputError, as_real_array, check_positive
 from pyosc.models import onn
 from pyosc.results import provenance
-from pyosc.training.ep import EPTrainer, as_param_dict, history_coords
+from pyosc.training.ep import EPTrainer, as_param_dict
 from pyosc.training.hebbian import hebbian_couplings
-from pyosc.training.loop import Progress, as_progress, check_count, run, seed_streams
+from pyosc.training.loop import Progress, as_progress, check_count, history_coords, run, seed_streams
 from pyosc.training.optimizers import make_optimizer
 from pyosc.validation import SEED, check
 

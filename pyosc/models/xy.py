@@ -148,18 +148,24 @@ def log_cost_curvature(phi_out: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray
 
 # --- derivatives with respect to parameters (for equilibrium propagation) ---------------------
 
-def energy_param_grad(phi: jnp.ndarray, p: XYParams) -> XYParams:
+def energy_param_grad(phi: jnp.ndarray, p: XYParams, rows: np.ndarray | None = None) -> XYParams:
     """dE/dtheta averaged over all leading axes of ``phi`` (samples, initial states).
 
     dE/dW_ij = -<cos(phi_i - phi_j)> (per pair, both entries), dE/dh_i = -<cos(phi_i - psi_i)>,
     dE/dpsi_i = -h_i <sin(phi_i - psi_i)>. The W diagonal is zero. Couplings absent from the
-    network must be masked by the caller.
+    network must be masked by the caller. With ``rows`` (unit indices) only the pairs that involve one of these
+    units are computed; the others are zero (e.g. pairs of clamped units, whose EP gradient vanishes).
     """
     n = phi.shape[-1]
     flat = phi.reshape(-1, n)
     z = jnp.exp(1j * flat)
-    gram = jnp.real(jnp.conj(z).T @ z) / flat.shape[0]
-    dW = -gram * (1.0 - jnp.eye(n))
+    if rows is None:
+        dW = -(jnp.real(jnp.conj(z).T @ z) / flat.shape[0]) * (1.0 - jnp.eye(n))
+    else:
+        part = jnp.zeros((n, n)).at[rows].set(jnp.real(jnp.conj(z[:, rows]).T @ z) / flat.shape[0])
+        both = np.zeros((n, n), dtype=bool)
+        both[np.ix_(rows, rows)] = True
+        dW = -jnp.where(both, 0.5 * (part + part.T), part + part.T) * (1.0 - jnp.eye(n))
     dh = -jnp.mean(jnp.cos(flat - p.psi), axis=0)
     dpsi = -p.h * jnp.mean(jnp.sin(flat - p.psi), axis=0)
     return XYParams(dW, dh, dpsi)

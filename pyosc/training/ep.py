@@ -28,7 +28,7 @@ import xarray as xr
 
 from pyosc.data.datasets import PhaseDataset, accuracy, class_balanced_batch, decode_classes
 from pyosc.engines import get_engine
-from pyosc.engines.base import Engine, EPStep, Nudge, RelaxOptions
+from pyosc.engines.base import Engine, EPStep, Equilibrium, Nudge, RelaxOptions
 from pyosc.errors import InvalidInputError, as_real_array
 from pyosc.models import onn, xy
 from pyosc.results import checkpoint_group, provenance
@@ -113,6 +113,11 @@ class EPTrainer(Trainer):
     of an iteration, stored per run and iteration; ``evaluate(params, rng) -> {name: array ([runs,])}``: metrics
     at the evaluation iterations. ``trainable`` maps parameter names to masks (broadcast against the gradient);
     other parameters stay fixed. ``snapshots``: iterations whose parameters are kept (``n_iterations``: final).
+
+    Where the engine offers its EP step as a program (:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step_program`,
+    the JAX engine) and there is no kick, an iteration is one compiled program: free and nudged relaxations,
+    gradient, mask and optimizer update, with the parameters and the optimizer state kept on the device between
+    iterations (:attr:`params` copies them out). Otherwise it calls :meth:`ep_step` and updates on the host.
     """
 
     def __init__(self, name: str, engine: Engine, model: str, topology: Topology, params: Mapping, *, beta: float,
@@ -120,10 +125,10 @@ class EPTrainer(Trainer):
                  seed: int, trainable: Mapping[str, np.ndarray], sample: Callable, record: Callable,
                  evaluate: Callable | None = None, kick: float = 0.0, snapshots: tuple[int, ...] = ()):
         self.name, self.engine, self.model, self.topology = name, engine, model, topology
-        self.params = as_param_dict(params)
+        self._params = as_param_dict(params)
         self.beta, self.relax, self.kick = beta, relax, kick
         self.opt = make_optimizer(optimizer, learning_rate)
-        self.opt_state = self.opt.init(self.params)
+        self.opt_state = self.opt.init(self._params)
         self.n_iterations, self.evaluations, self.snapshot_iterations = n_iterations, evaluations, snapshots
         self.rng, self.eval_rng = seed_streams(seed)
         self.trainable = trainable
@@ -132,6 +137,14 @@ class EPTrainer(Trainer):
         self.scores: dict[str, np.ndarray] = {}
         self.snapshots: list[dict[str, np.ndarray]] = []
         self.iteration = 0  # the iteration being trained (set by step)
+        program = None if kick else engine.ep_step_program(model, self._params, topology, relax,
+                                                           stacked=n_runs_of(self._params) is not None)
+        self._iterate = None if program is None else _compiled_iteration(program, self.opt, trainable, beta)
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """The current parameters as NumPy arrays."""
+        return {k: np.asarray(v) for k, v in self._params.items()}
 
     def _store(self, table: dict, size: int, index: int, values: Mapping) -> None:
         for k, v in values.items():
@@ -145,12 +158,25 @@ class EPTrainer(Trainer):
         if iteration in self.snapshot_iterations:
             self.snapshots.append(self.params)
         phi0, targets, batch = self.sample(self.rng)
-        step = ep_step(self.engine, self.model, self.params, phi0, self.topology, Nudge(self.beta, targets),
-                       self.relax, kick=self.kick, rng=self.rng)
+        if self._iterate is None:
+            step = ep_step(self.engine, self.model, self._params, phi0, self.topology, Nudge(self.beta, targets),
+                           self.relax, kick=self.kick, rng=self.rng)
+            grads = {k: g * self.trainable[k] if k in self.trainable else np.zeros_like(g)
+                     for k, g in step.gradient.items()}
+            self._params, self.opt_state = self.opt.update(self._params, grads, self.opt_state)
+        else:
+            lead = np.shape(self._params["W"])[:-2]
+            phi0 = as_real_array("phi0", phi0, shape=lead + (None, None, self.topology.n_units))
+            targets = Nudge(self.beta, targets).targets
+            if targets.shape != (phi0.shape[-3], self.topology.n_outputs):
+                raise InvalidInputError(f"targets must have shape {(phi0.shape[-3], self.topology.n_outputs)}, "
+                                        f"got {targets.shape}")
+            state = jax.tree_util.tree_map(jnp.asarray, (self._params, self.opt_state))
+            self._params, self.opt_state, grads, free, nudged = self._iterate(*state, phi0, targets)
+            as_numpy = lambda eq: Equilibrium(*(np.asarray(a) for a in eq))
+            step = EPStep({k: np.asarray(v) for k, v in grads.items()}, as_numpy(free), as_numpy(nudged))
         metrics = self.record(step, batch)
         self._store(self.records, self.n_iterations, iteration, metrics)
-        grads = {k: g * self.trainable[k] if k in self.trainable else np.zeros_like(g) for k, g in step.gradient.items()}
-        self.params, self.opt_state = self.opt.update(self.params, grads, self.opt_state)
         return {k: float(np.mean(v)) for k, v in metrics.items()}
 
     def evaluate(self, index: int, iteration: int) -> dict[str, float]:
@@ -159,7 +185,7 @@ class EPTrainer(Trainer):
         return {k: float(np.mean(v)) for k, v in scores.items()}
 
     def parameters_finite(self) -> bool:
-        return all(np.all(np.isfinite(v)) for v in self.params.values())
+        return all(bool(jnp.all(jnp.isfinite(v))) for v in self._params.values())
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         arrays = {f"param/{k}": v for k, v in self.params.items()}
@@ -174,9 +200,9 @@ class EPTrainer(Trainer):
 
     def restore(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         params = checkpoint_group(arrays, "param")
-        if {k: v.shape for k, v in params.items()} != {k: v.shape for k, v in self.params.items()}:
+        if {k: v.shape for k, v in params.items()} != {k: np.shape(v) for k, v in self._params.items()}:
             raise InvalidInputError("the checkpoint does not match these parameters' names or shapes")
-        self.params = params
+        self._params = params
         self.opt_state = state_from_arrays(self.opt_state, meta["opt_t"], checkpoint_group(arrays, "state"))
         self.records, self.scores = checkpoint_group(arrays, "record"), checkpoint_group(arrays, "score")
         self.snapshots = [checkpoint_group(arrays, f"snapshot{i}") for i in range(meta["n_snapshots"])]
@@ -186,6 +212,20 @@ class EPTrainer(Trainer):
     def snapshot_parameters(self) -> list[dict[str, np.ndarray]]:
         """The kept parameters, in the order of ``snapshots`` (the final ones included when asked for)."""
         return self.snapshots + ([self.params] if self.n_iterations in self.snapshot_iterations else [])
+
+
+def _compiled_iteration(program: Callable, opt, trainable: Mapping[str, np.ndarray], beta: float) -> Callable:
+    """``(params, opt_state, phi0, targets) -> (params, opt_state, gradient, free, nudged)`` compiled as one
+    program from an engine's EP step ``program`` and the optimizer's update."""
+    masks = {k: jnp.asarray(v) for k, v in trainable.items()}
+
+    def iterate(params, opt_state, phi0, targets):
+        grad, free, nudged = program(params, phi0, targets, beta)
+        masked = {k: g * masks[k] if k in masks else jnp.zeros_like(g) for k, g in grad.items()}
+        params, opt_state = opt.update(params, masked, opt_state)
+        return params, opt_state, grad, free, nudged
+
+    return jax.jit(iterate)
 
 
 # --- XY networks on phase datasets -------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 Both act in place-free style: ``state = opt.init(params)``, then ``params, state = opt.update(params, grads, state)``.
 Arrays may carry a leading ``runs`` axis; every entry is updated independently, so runs never mix.
 ``lr_scale`` multiplies the step of named parameters (NamedTuple fields or dict keys); others use 1.
+``update`` uses plain arithmetic only, so it also runs on JAX arrays inside a compiled program (the step count
+of Adam's state may then be a traced integer).
 """
 from __future__ import annotations
 
@@ -74,7 +76,7 @@ class Adam:
         c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t  # bias corrections
 
         def step(k, p, mi, vi):
-            return p - self.learning_rate * self.lr_scale.get(k, 1.0) * (mi / c1) / (np.sqrt(vi / c2) + self.eps)
+            return p - self.learning_rate * self.lr_scale.get(k, 1.0) * (mi / c1) / ((vi / c2) ** 0.5 + self.eps)
 
         new = _map(step, params, m, v)
         return new, (t, m, v)

@@ -24,6 +24,9 @@ class JaxEngine(Engine):
     def _ep_step(self, model, params, phi0, topology, targets, beta, options):
         return relax.ep_step(model, params, phi0, topology, targets, beta, options)
 
+    def _ep_step_program(self, model, topology, options, stacked):
+        return relax.ep_step_program(model, topology, options, stacked)
+
     def _integrate(self, model, params, y0, times, inputs, options):
         return dynamics.integrate(model, params, y0, times, inputs, options)
 

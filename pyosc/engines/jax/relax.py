@@ -40,6 +40,7 @@ from jax.scipy.linalg import cho_solve
 
 from pyosc.engines.base import EPStep, Equilibrium, RelaxOptions
 from pyosc.engines.jax.solvers import SOLVERS
+from pyosc.engines.jax.trig import sincos
 from pyosc.models import onn, xy
 from pyosc.topology import Topology
 
@@ -93,12 +94,14 @@ class _Blocks(NamedTuple):
 
 
 class _Local(NamedTuple):
-    """F = E + beta C, its gradient and Hessian diagonal at free phases ``phi`` (per state)."""
+    """F = E + beta C, its gradient and Hessian diagonal at free phases ``phi`` (per state), and the trigonometric
+    tables (cos, sin) of the phases (XY) or of their harmonics (ONN) that the Hessian blocks are made of."""
 
     phi: jnp.ndarray
     F: jnp.ndarray
     g: jnp.ndarray
     diag: jnp.ndarray
+    tables: tuple[jnp.ndarray, jnp.ndarray]
 
 
 def _free_blocks(W: jnp.ndarray, plan: _Plan) -> _Blocks:
@@ -117,7 +120,8 @@ def _xy_free_system(p, phi0, plan: _Plan) -> tuple[_Blocks, jnp.ndarray]:
 def _local(phi, W: _Blocks, drive, targets, beta, plan) -> _Local:
     """Everything the Newton loop needs at ``phi`` from one local-field evaluation."""
     ne = plan.n_eliminated
-    z = jnp.exp(1j * phi)
+    sin, cos = sincos(phi)
+    z = jax.lax.complex(cos, sin)
     z_e, z_k = z[..., :ne], z[..., ne:]
     u_k = xy.real_matmul(z_k, W.kk)
     if ne:  # no couplings inside the eliminated set
@@ -127,7 +131,7 @@ def _local(phi, W: _Blocks, drive, targets, beta, plan) -> _Local:
     F = -0.5 * jnp.sum(jnp.real(jnp.conj(z) * (u + drive)), axis=-1)
     g = jnp.imag(z * jnp.conj(u))
     diag = jnp.real(jnp.conj(z) * u)
-    return _nudged(_Local(phi, F, g, diag), targets, beta, plan)
+    return _nudged(_Local(phi, F, g, diag, (cos, sin)), targets, beta, plan)
 
 
 def _nudged(loc: _Local, targets, beta, plan) -> _Local:
@@ -136,9 +140,9 @@ def _nudged(loc: _Local, targets, beta, plan) -> _Local:
     out = _idx(plan.outputs)
     po = loc.phi[..., out]
     on = beta > 0
-    return _Local(loc.phi, loc.F + jnp.where(on, beta * xy.log_cost(po, targets), 0.0),
-                  loc.g.at[..., out].add(jnp.where(on, beta * xy.log_cost_grad(po, targets), 0.0)),
-                  loc.diag.at[..., out].add(jnp.where(on, beta * xy.log_cost_curvature(po, targets), 0.0)))
+    return loc._replace(F=loc.F + jnp.where(on, beta * xy.log_cost(po, targets), 0.0),
+                        g=loc.g.at[..., out].add(jnp.where(on, beta * xy.log_cost_grad(po, targets), 0.0)),
+                        diag=loc.diag.at[..., out].add(jnp.where(on, beta * xy.log_cost_curvature(po, targets), 0.0)))
 
 
 def _onn_local(phi, W: _Blocks, drive, bias, targets, beta, plan) -> _Local:
@@ -147,7 +151,8 @@ def _onn_local(phi, W: _Blocks, drive, bias, targets, beta, plan) -> _Local:
     ne = plan.n_eliminated
     b = bias[4]
     n = jnp.arange(1, b.shape[-1] + 1, dtype=jnp.float64)
-    z = jnp.exp(1j * n * phi[..., None])
+    sin, cos = sincos(n * phi[..., None])
+    z = jax.lax.complex(cos, sin)
     z_e, z_k = z[..., :ne, :], z[..., ne:, :]
     u_k = jnp.einsum("...jm,jk->...km", z_k, W.kk.astype(z.dtype))
     if ne:
@@ -163,26 +168,29 @@ def _onn_local(phi, W: _Blocks, drive, bias, targets, beta, plan) -> _Local:
     g = jnp.sum(b * jnp.imag(z * jnp.conj(u)), axis=-1) + h * jnp.sin(phi - psi) - omega + shil * jnp.sin(2 * phi)
     diag = (jnp.sum(n * b * jnp.real(jnp.conj(z) * u), axis=-1) + h * jnp.cos(phi - psi)
             + 2 * shil * jnp.cos(2 * phi))
-    return _nudged(_Local(phi, F, g, diag), targets, beta, plan)
+    return _nudged(_Local(phi, F, g, diag, (cos, sin)), targets, beta, plan)
 
 
 class _Ops(NamedTuple):
     """The model-specific parts of the Newton loop: ``local(phi, per_state)`` -> :class:`_Local`, where
-    ``per_state`` = (clamped drive, targets) has the batch as leading axis; ``tables(phi)`` -> per-unit
-    trigonometric tables; ``block(tables, W_block, rows, cols)`` -> the coupling block of the Hessian
-    on ``rows x cols``."""
+    ``per_state`` = (clamped drive, targets) has the batch as leading axis; ``block(tables, W_block, rows, cols)``
+    -> the coupling block of the Hessian on ``rows x cols`` from :attr:`_Local.tables`; ``eliminate(tables, de,
+    g_e)`` -> the eliminated units' contributions to the Schur complement (``cross^T diag(1/de) cross``, with
+    ``cross`` the Hessian's eliminated-kept block) and to its right-hand side (``cross^T g_e / de``), and the map
+    ``y_k -> cross y_k`` (see :func:`_dense_elimination`)."""
 
     local: Callable
-    tables: Callable
     block: Callable
+    eliminate: Callable
 
 
 def _xy_ops(p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops, tuple]:
     """Coupling blocks, model parts and per-state data (drive, targets) of the Newton loop for XY."""
     W, drive = _xy_free_system(p, phi0, plan)
-    return W, _Ops(lambda phi, s: _local(phi, W, s[0], s[1], beta, plan),
-                   lambda phi: (jnp.cos(phi), jnp.sin(phi)),
-                   lambda t, Wb, rows, cols: _couplings(t[0], t[1], Wb, rows, cols)), (drive, targets)
+    block = lambda t, Wb, rows, cols: _couplings(t[0], t[1], Wb, rows, cols)
+    ne, nk = W.ek.shape
+    eliminate = _xy_elimination(W, ne) if ne * nk * nk <= 4_000_000 else _dense_elimination(block, W, ne)
+    return W, _Ops(lambda phi, s: _local(phi, W, s[0], s[1], beta, plan), block, eliminate), (drive, targets)
 
 
 def _onn_ops(p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops, tuple]:
@@ -203,8 +211,8 @@ def _onn_ops(p, phi0, targets, beta, plan) -> tuple[_Blocks, _Ops, tuple]:
         return -Wb * jnp.sum(weights * (c[..., rows, None, :] * c[..., None, cols, :]
                                         + s[..., rows, None, :] * s[..., None, cols, :]), axis=-1)
 
-    return W, _Ops(lambda phi, s: _onn_local(phi, W, s[0], bias, s[1], beta, plan),
-                   lambda phi: (jnp.cos(n * phi[..., None]), jnp.sin(n * phi[..., None])), block), (drive, targets)
+    return W, _Ops(lambda phi, s: _onn_local(phi, W, s[0], bias, s[1], beta, plan), block,
+                   _dense_elimination(block, W, plan.n_eliminated)), (drive, targets)
 
 
 def _couplings(c, s, W_block, rows: slice, cols: slice):
@@ -213,27 +221,68 @@ def _couplings(c, s, W_block, rows: slice, cols: slice):
     return -W_block * (c[..., rows, None] * c[..., None, cols] + s[..., rows, None] * s[..., None, cols])
 
 
+def _dense_elimination(block: Callable, W: _Blocks, ne: int) -> Callable:
+    """:attr:`_Ops.eliminate` from the eliminated-kept Hessian block itself (a batch of small matrix products)."""
+    e, k = slice(0, ne), slice(ne, None)
+
+    def eliminate(t, de, g_e):
+        cross = block(t, W.ek, e, k)
+        scaled = cross / de[..., None]
+        return (jnp.swapaxes(cross, -1, -2) @ scaled, jnp.einsum("...ek,...e->...k", scaled, g_e),
+                lambda y_k: jnp.einsum("...ek,...k->...e", cross, y_k))
+
+    return eliminate
+
+
+def _xy_elimination(W: _Blocks, ne: int) -> Callable:
+    """:attr:`_Ops.eliminate` for XY as matrix products over the whole batch (the batched small products of
+    :func:`_dense_elimination` run far below the machine's speed on CPU).
+
+    With z = exp(i phi) and cross_ek = -W_ek Re(conj(z_e) z_k), Re(a) Re(b) = (Re(ab) + Re(a conj(b))) / 2 gives
+    sum_e cross_ek cross_el / de_e = Re(z_k z_l A_kl) / 2 + Re(z_k conj(z_l)) R_kl / 2 with
+    A_kl = sum_e W_ek W_el conj(z_e)^2 / de_e and R_kl = sum_e W_ek W_el / de_e: products of (batch, n_e) with the
+    constant (n_e, n_k^2) table W_ek W_el. Memory n_e n_k^2: used when that is at most 4 million entries.
+    """
+    nk = W.ek.shape[1]
+    pairs = (W.ek[:, :, None] * W.ek[:, None, :]).reshape(ne, nk * nk)
+    square = lambda a: a.reshape(a.shape[:-1] + (nk, nk))
+
+    def eliminate(t, de, g_e):
+        c, s = t
+        c_e, s_e, c_k, s_k = c[..., :ne], s[..., :ne], c[..., ne:], s[..., ne:]
+        inv = 1.0 / de
+        a_re, a_im = square(((c_e * c_e - s_e * s_e) * inv) @ pairs), square((-2.0 * c_e * s_e * inv) @ pairs)
+        cc = c_k[..., :, None] * c_k[..., None, :]
+        ss = s_k[..., :, None] * s_k[..., None, :]
+        cs = c_k[..., :, None] * s_k[..., None, :]
+        schur = 0.5 * ((cc - ss) * a_re - (cs + jnp.swapaxes(cs, -1, -2)) * a_im + (cc + ss) * square(inv @ pairs))
+        w = g_e * inv
+        rhs = -(c_k * ((c_e * w) @ W.ek) + s_k * ((s_e * w) @ W.ek))
+        back = lambda y_k: -(c_e * ((c_k * y_k) @ W.ek.T) + s_e * ((s_k * y_k) @ W.ek.T))
+        return schur, rhs, back
+
+    return eliminate
+
+
 def _damped_newton_step(loc: _Local, W: _Blocks, mu, plan, ops: _Ops):
     """Solve (H + mu) d = -g on the free units; NaN where H + mu is not positive definite."""
     ne = plan.n_eliminated
     e, k = slice(0, ne), slice(ne, None)
     mu_ = mu[..., None]
     nk = loc.phi.shape[-1] - ne
-    t = ops.tables(loc.phi)
+    t = loc.tables
     schur = ops.block(t, W.kk, k, k) + (loc.diag[..., k] + mu_)[..., None] * jnp.eye(nk)
     rhs_k = loc.g[..., k]
     if ne:
-        cross = ops.block(t, W.ek, e, k)
         de = loc.diag[..., e] + mu_
         de = jnp.where(de > 0, de, jnp.nan)
-        scaled = cross / de[..., None]
-        schur = schur - jnp.swapaxes(cross, -1, -2) @ scaled
-        rhs_k = rhs_k - jnp.einsum("...ek,...e->...k", scaled, loc.g[..., e])
+        schur_e, rhs_e, cross_times = ops.eliminate(t, de, loc.g[..., e])
+        schur, rhs_k = schur - schur_e, rhs_k - rhs_e
     chol = jnp.linalg.cholesky(schur)
     y_k = cho_solve((chol, True), rhs_k[..., None])[..., 0]
     if not ne:
         return -y_k
-    y_e = (loc.g[..., e] - jnp.einsum("...ek,...k->...e", cross, y_k)) / de
+    y_e = (loc.g[..., e] - cross_times(y_k)) / de
     return -jnp.concatenate([y_e, y_k], axis=-1)
 
 
@@ -346,6 +395,9 @@ def _ode_relax(model, p, phi0, targets, beta, plan, options: RelaxOptions):
 
 def _relax_flat(model, p, phi0, targets, beta, plan, options: RelaxOptions, mu_scale):
     if options.method == "newton":
+        from pyosc.engines.jax.flow import flow_newton_relax  # (flow.py builds on this module)
+        return flow_newton_relax(model, p, phi0, targets, beta, plan, options)
+    if options.method == "continuation":
         return _newton_relax(model, p, phi0, targets, beta, plan, options.tol, options.max_iter, mu_scale)
     return _ode_relax(model, p, phi0, targets, beta, plan, options)
 
@@ -358,26 +410,43 @@ def _relax_batch(model, p, phi0, targets, beta, plan, options, mu_scale):
     return out[0].reshape(s, m, n), *(o.reshape(s, m) for o in out[1:])
 
 
+def _ep_step(model: str, plan: _Plan, options: RelaxOptions, p, phi0, targets, beta):
+    """Free relaxation, nudged relaxation from the free equilibrium, EP gradient (a parameter record)."""
+    param_grad = MODELS[model].param_grad
+    free = _relax_batch(model, p, phi0, targets, 0.0, plan, options, 1.0)
+    nudged = _relax_batch(model, p, free[0], targets, beta, plan, options, 1e-3)
+    free_units = np.asarray(plan.order, dtype=int)  # pairs of clamped units have no EP gradient
+    g_free = param_grad(free[0], p, free_units)
+    g_nudged = param_grad(nudged[0], p, free_units)
+    grad = jax.tree_util.tree_map(lambda a, b: (a - b) / beta, g_nudged, g_free)
+    return grad, free, nudged
+
+
 @lru_cache(maxsize=64)
 def _compiled(kind: str, model: str, plan: _Plan, options: RelaxOptions, stacked: bool):
     """jit-compiled relax / EP step for one model and network structure; vmapped over runs when ``stacked``."""
-    param_grad = MODELS[model].param_grad
 
     def relax(p, phi0, targets, beta):
         return _relax_batch(model, p, phi0, targets, beta, plan, options, 1.0)
 
-    def ep_step(p, phi0, targets, beta):
-        free = _relax_batch(model, p, phi0, targets, 0.0, plan, options, 1.0)
-        nudged = _relax_batch(model, p, free[0], targets, beta, plan, options, 1e-3)
-        g_free = param_grad(free[0], p)
-        g_nudged = param_grad(nudged[0], p)
-        grad = jax.tree_util.tree_map(lambda a, b: (a - b) / beta, g_nudged, g_free)
-        return grad, free, nudged
-
-    fn = {"relax": relax, "ep_step": ep_step}[kind]
+    fn = {"relax": relax, "ep_step": partial(_ep_step, model, plan, options)}[kind]
     if stacked:
         fn = jax.vmap(fn, in_axes=(0, 0, None, None))
     return jax.jit(fn)
+
+
+def ep_step_program(model: str, topology: Topology, options: RelaxOptions, stacked: bool) -> Callable:
+    """:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step_program`: the (not yet compiled) EP step on parameter
+    dicts."""
+    step = partial(_ep_step, model, _plan(topology), options)
+    if stacked:
+        step = jax.vmap(step, in_axes=(0, 0, None, None))
+
+    def program(params, phi0, targets, beta):
+        grad, free, nudged = step(MODELS[model].params(**params), phi0, targets, beta)
+        return grad._asdict(), free, nudged
+
+    return program
 
 
 @lru_cache(maxsize=16)
@@ -404,7 +473,8 @@ def _trajectory_fn(model: str, plan: _Plan, options: RelaxOptions, stacked: bool
 class Model(NamedTuple):
     """The JAX parts of an energy model: its parameter record (``params``); the Newton loop's coupling blocks, parts
     and per-state data (``ops``, as :func:`_xy_ops`); dE/dphi of its flow without the nudge (``descent``); the
-    ``"ode"`` relaxation's flow (``flow``, as :func:`_xy_flow`); dE/dtheta for EP (``param_grad``)."""
+    ``"ode"`` relaxation's flow (``flow``, as :func:`_xy_flow`); dE/dtheta for EP (``param_grad(phi, p, rows)``, the
+    couplings of pairs without one of ``rows`` may be left zero)."""
 
     params: type
     ops: Callable
@@ -414,7 +484,7 @@ class Model(NamedTuple):
 
 
 MODELS = {"xy": Model(xy.XYParams, _xy_ops, xy.energy_grad_phi, _xy_flow, xy.energy_param_grad),
-          "onn": Model(onn.ONNParams, _onn_ops, _onn_descent, _onn_flow, onn.energy_param_grad)}
+          "onn": Model(onn.ONNParams, _onn_ops, _onn_descent, _onn_flow, lambda phi, p, rows: onn.energy_param_grad(phi, p))}
 
 
 def _jax_params(model: str, params: dict[str, np.ndarray]):

@@ -18,7 +18,8 @@ class EPTaskConfig:
     optimizer: str = option("sgd", "optimizer", choices=("sgd", "adam"))
     n_inits: int = option(1, "random initial states per sample (M_init)", allowed=COUNT)
     seed: int = option(0, "random seed of the initial parameters, batches and initial states", allowed=SEED)
-    method: str = option("newton", "relaxation method", choices=("newton", "ode"))
+    method: str = option("newton", "relaxation method (see pyosc.engines.base.RelaxOptions)",
+                         choices=("newton", "continuation", "ode"))
     tol: float = option(1e-10, "steady state: max |dphi/dt| over the free units", allowed=POSITIVE)
     t_max: float = option(RelaxOptions.t_max, "ode: stop integrating at this time even if not steady "
                                                "(the paper's fixed-horizon protocol: 100)", allowed=POSITIVE)

@@ -4,7 +4,8 @@ Inputs: the 784 grey levels 0..255 as clamped phases pi (p / 255 - 1/2) in [-pi/
 arXiv 2402.08579 on MNIST's range); targets +pi/2 on the true class and -pi/2 elsewhere; readout argmax sin(phi).
 Network: layered ``[784, *hidden, 10]`` (``hidden`` = "500" or "500,200"), the paper's layered initialisation.
 Training: mini-batches of ``batch_size`` images, a fresh permutation of the training images every epoch,
-``n_inits`` random initial states per image, Adam or SGD. Model selection: the last ``validation`` images of the
+``n_inits`` random initial states per image, Adam or SGD, learning rate constant or annealed as
+(1 + cos(pi t / T)) / 2 over the T iterations (``schedule="cosine"``). Model selection: the last ``validation`` images of the
 training file; each epoch visits the training images in the order of a permutation drawn from (seed, epoch);
 the validation and test accuracies are evaluated after every epoch (from one random initial state per
 image) and the history records both, so that the test accuracy at the best validation epoch can be reported.
@@ -40,6 +41,8 @@ class Config(EPTaskConfig):
     batch_size: int = option(200, "images per EP iteration", allowed=COUNT)
     learning_rate: float = option(0.002, "learning rate", allowed=POSITIVE)
     optimizer: str = option("adam", "optimizer", choices=("sgd", "adam"))
+    schedule: str = option("cosine", "learning-rate schedule over the epochs: constant, or cosine annealing to 0",
+                           choices=("constant", "cosine"))
     n_train: int = option(0, "training images used (0: all 60,000 minus the validation images)",
                           allowed=NON_NEGATIVE_INT)
     validation: int = option(10_000, "last training images set aside for model selection",
@@ -91,12 +94,14 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
                 for name, data in (("validation_accuracy", val), ("test_accuracy", test))}
 
     unit = (~topo.clamped).astype(float)
+    n_total = config.n_epochs * n_batches
+    schedule = None if config.schedule == "constant" else lambda it: 0.5 * (1 + np.cos(np.pi * it / n_total))
     trainer = EPTrainer(f"EP MNIST {topo.name}", engine, "xy", topo, params, beta=ep.beta, relax=ep.relax,
                             optimizer=ep.optimizer, learning_rate=ep.learning_rate,
                             n_iterations=config.n_epochs * n_batches,
                             evaluations=[e * n_batches for e in range(1, config.n_epochs + 1)], seed=config.seed,
                             trainable={"W": topo.trainable_coupling_mask.astype(float), "h": unit, "psi": unit},
-                            sample=sample, record=record, evaluate=evaluate)
+                            sample=sample, record=record, evaluate=evaluate, schedule=schedule)
     show = lambda m: {k[:5]: f"{v:.3f}" for k, v in m.items() if "accuracy" in k}
     elapsed = loop.run(trainer, asdict(config), checkpoint=checkpoint, checkpoint_seconds=checkpoint_seconds,
                        progress=loop.as_progress(progress, trainer.name, show))

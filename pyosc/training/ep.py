@@ -113,6 +113,7 @@ class EPTrainer(Trainer):
     of an iteration, stored per run and iteration; ``evaluate(params, rng) -> {name: array ([runs,])}``: metrics
     at the evaluation iterations. ``trainable`` maps parameter names to masks (broadcast against the gradient);
     other parameters stay fixed. ``snapshots``: iterations whose parameters are kept (``n_iterations``: final).
+    ``schedule(iteration) -> factor`` multiplies the learning rate (None: constant).
 
     Where the engine offers its EP step as a program (:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step_program`,
     the JAX engine) and there is no kick, an iteration is one compiled program: free and nudged relaxations,
@@ -123,7 +124,8 @@ class EPTrainer(Trainer):
     def __init__(self, name: str, engine: Engine, model: str, topology: Topology, params: Mapping, *, beta: float,
                  relax: RelaxOptions, optimizer: str, learning_rate: float, n_iterations: int, evaluations: list[int],
                  seed: int, trainable: Mapping[str, np.ndarray], sample: Callable, record: Callable,
-                 evaluate: Callable | None = None, kick: float = 0.0, snapshots: tuple[int, ...] = ()):
+                 evaluate: Callable | None = None, kick: float = 0.0, snapshots: tuple[int, ...] = (),
+                 schedule: Callable[[int], float] | None = None):
         self.name, self.engine, self.model, self.topology = name, engine, model, topology
         self._params = as_param_dict(params)
         self.beta, self.relax, self.kick = beta, relax, kick
@@ -133,6 +135,7 @@ class EPTrainer(Trainer):
         self.rng, self.eval_rng = seed_streams(seed)
         self.trainable = trainable
         self.sample, self.record, self.evaluate_fn = sample, record, evaluate
+        self.schedule = schedule or (lambda iteration: 1.0)
         self.records: dict[str, np.ndarray] = {}
         self.scores: dict[str, np.ndarray] = {}
         self.snapshots: list[dict[str, np.ndarray]] = []
@@ -163,7 +166,8 @@ class EPTrainer(Trainer):
                            self.relax, kick=self.kick, rng=self.rng)
             grads = {k: g * self.trainable[k] if k in self.trainable else np.zeros_like(g)
                      for k, g in step.gradient.items()}
-            self._params, self.opt_state = self.opt.update(self._params, grads, self.opt_state)
+            self._params, self.opt_state = self.opt.update(self._params, grads, self.opt_state,
+                                                           factor=self.schedule(iteration))
         else:
             lead = np.shape(self._params["W"])[:-2]
             phi0 = as_real_array("phi0", phi0, shape=lead + (None, None, self.topology.n_units))
@@ -172,7 +176,8 @@ class EPTrainer(Trainer):
                 raise InvalidInputError(f"targets must have shape {(phi0.shape[-3], self.topology.n_outputs)}, "
                                         f"got {targets.shape}")
             state = jax.tree_util.tree_map(jnp.asarray, (self._params, self.opt_state))
-            self._params, self.opt_state, grads, free, nudged = self._iterate(*state, phi0, targets)
+            self._params, self.opt_state, grads, free, nudged = self._iterate(*state, phi0, targets,
+                                                                              float(self.schedule(iteration)))
             as_numpy = lambda eq: Equilibrium(*(np.asarray(a) for a in eq))
             step = EPStep({k: np.asarray(v) for k, v in grads.items()}, as_numpy(free), as_numpy(nudged))
         metrics = self.record(step, batch)
@@ -215,14 +220,14 @@ class EPTrainer(Trainer):
 
 
 def _compiled_iteration(program: Callable, opt, trainable: Mapping[str, np.ndarray], beta: float) -> Callable:
-    """``(params, opt_state, phi0, targets) -> (params, opt_state, gradient, free, nudged)`` compiled as one
+    """``(params, opt_state, phi0, targets, factor) -> (params, opt_state, gradient, free, nudged)`` compiled as one
     program from an engine's EP step ``program`` and the optimizer's update."""
     masks = {k: jnp.asarray(v) for k, v in trainable.items()}
 
-    def iterate(params, opt_state, phi0, targets):
+    def iterate(params, opt_state, phi0, targets, factor):
         grad, free, nudged = program(params, phi0, targets, beta)
         masked = {k: g * masks[k] if k in masks else jnp.zeros_like(g) for k, g in grad.items()}
-        params, opt_state = opt.update(params, masked, opt_state)
+        params, opt_state = opt.update(params, masked, opt_state, factor=factor)
         return params, opt_state, grad, free, nudged
 
     return jax.jit(iterate)

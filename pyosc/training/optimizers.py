@@ -1,6 +1,7 @@
 """First-order optimizers on parameter collections: NamedTuples/tuples or dicts of NumPy arrays.
 
-Both act in place-free style: ``state = opt.init(params)``, then ``params, state = opt.update(params, grads, state)``.
+Both act in place-free style: ``state = opt.init(params)``, then ``params, state = opt.update(params, grads, state)``
+(``factor=`` multiplies the learning rate of that step, for schedules).
 Arrays may carry a leading ``runs`` axis; every entry is updated independently, so runs never mix.
 ``lr_scale`` multiplies the step of named parameters (NamedTuple fields or dict keys); others use 1.
 ``update`` uses plain arithmetic only, so it also runs on JAX arrays inside a compiled program (the step count
@@ -47,8 +48,8 @@ class SGD:
         check_scale_names(self.lr_scale, params)
         return None
 
-    def update(self, params, grads, state):
-        step = lambda k, p, g: p - self.learning_rate * self.lr_scale.get(k, 1.0) * g
+    def update(self, params, grads, state, factor=1.0):
+        step = lambda k, p, g: p - factor * self.learning_rate * self.lr_scale.get(k, 1.0) * g
         return _map(step, params, grads), state
 
 
@@ -68,7 +69,7 @@ class Adam:
         zeros = _map(lambda k, p: np.zeros_like(p), params)
         return (0, zeros, zeros)
 
-    def update(self, params, grads, state):
+    def update(self, params, grads, state, factor=1.0):
         t, m, v = state
         t += 1
         m = _map(lambda k, mi, g: self.beta1 * mi + (1 - self.beta1) * g, m, grads)
@@ -76,7 +77,8 @@ class Adam:
         c1, c2 = 1 - self.beta1 ** t, 1 - self.beta2 ** t  # bias corrections
 
         def step(k, p, mi, vi):
-            return p - self.learning_rate * self.lr_scale.get(k, 1.0) * (mi / c1) / ((vi / c2) ** 0.5 + self.eps)
+            rate = factor * self.learning_rate * self.lr_scale.get(k, 1.0)
+            return p - rate * (mi / c1) / ((vi / c2) ** 0.5 + self.eps)
 
         new = _map(step, params, m, v)
         return new, (t, m, v)

@@ -1,4 +1,6 @@
 """Equilibrium propagation: gradient against the implicit-function gradient, training, results, interfaces."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -140,6 +142,27 @@ def test_interrupted_training_resumes_identically(tmp_path, optimizer):
         np.testing.assert_array_equal(resumed[name].values, whole[name].values)
     with pytest.raises(InvalidInputError, match=r"other settings: .*learning_rate \(0.05 there, 0.01 here\)"):
         train_ep(topo, datasets.xor(), p, EPConfig(n_iterations=12, learning_rate=0.01), progress=False, checkpoint=ckpt)
+
+
+def test_compiled_loop_gives_the_step_by_step_history(tmp_path):
+    """Iterations compiled into lax.scan chunks (cut by evaluations and snapshots) reproduce the loop that calls
+    one compiled iteration per host step with the same device draws: parameters, records, scores, snapshots; and a
+    scanned run killed midway resumes to the same history."""
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=3)
+    base = EPConfig(n_iterations=12, optimizer="adam", learning_rate=0.05, eval_every=5, snapshots=(0, 7, 12))
+    step_by_step = train_ep(topo, datasets.xor(), p, replace(base, scan=1), progress=False)
+    scanned = train_ep(topo, datasets.xor(), p, replace(base, scan=4), progress=False)
+    for name in ("W", "h", "psi", "distance", "unconverged", "accuracy", "W_snapshot"):
+        np.testing.assert_array_equal(scanned[name].values, step_by_step[name].values, err_msg=name)
+    assert np.all(np.diff(scanned.distance.mean("run").values[[0, -1]]) < 0)  # it trains
+    ckpt = tmp_path / "scan.npz"
+    with pytest.raises(RuntimeError, match="killed"):
+        train_ep(topo, datasets.xor(), p, replace(base, scan=4), progress=_killed_after(6), checkpoint=ckpt,
+                 checkpoint_seconds=0)
+    resumed = train_ep(topo, datasets.xor(), p, replace(base, scan=4), progress=False, checkpoint=ckpt)
+    for name in ("W", "distance", "accuracy", "W_snapshot"):
+        np.testing.assert_array_equal(resumed[name].values, scanned[name].values, err_msg=name)
 
 
 def test_checkpoint_of_other_settings_is_refused_naming_the_keys(tmp_path):

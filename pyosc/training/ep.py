@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
 import jax
 import jax.numpy as jnp
@@ -115,6 +116,13 @@ class EPTrainer(Trainer):
     other parameters stay fixed. ``snapshots``: iterations whose parameters are kept (``n_iterations``: final).
     ``schedule(iteration) -> factor`` multiplies the learning rate (None: constant).
 
+    ``device_sample(key, data) -> (phi0, targets, batch)``, a JAX function of a random key and of the arrays
+    ``sample_data``, replaces ``sample``: the key of iteration k is ``fold_in(key(seed), k)``, so the draws depend
+    on (seed, k) alone. With it, ``scan`` > 1 compiles up to ``scan`` whole iterations (sampling, relaxations,
+    update, ``record``, which must then use ``jax.numpy``) into one ``lax.scan`` per host call; the history is the
+    same for every ``scan``. The compiled programs are cached: trainers of the same network, options, optimizer
+    and (hashable, e.g. a frozen dataclass's methods) ``device_sample``, ``record`` reuse them.
+
     Where the engine offers its EP step as a program (:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step_program`,
     the JAX engine) and there is no kick, an iteration is one compiled program: free and nudged relaxations,
     gradient, mask and optimizer update, with the parameters and the optimizer state kept on the device between
@@ -125,7 +133,8 @@ class EPTrainer(Trainer):
                  relax: RelaxOptions, optimizer: str, learning_rate: float, n_iterations: int, evaluations: list[int],
                  seed: int, trainable: Mapping[str, np.ndarray], sample: Callable, record: Callable,
                  evaluate: Callable | None = None, kick: float = 0.0, snapshots: tuple[int, ...] = (),
-                 schedule: Callable[[int], float] | None = None):
+                 schedule: Callable[[int], float] | None = None, device_sample: Callable | None = None,
+                 sample_data=None, scan: int = 0):
         self.name, self.engine, self.model, self.topology = name, engine, model, topology
         self._params = as_param_dict(params)
         self.beta, self.relax, self.kick = beta, relax, kick
@@ -135,14 +144,27 @@ class EPTrainer(Trainer):
         self.rng, self.eval_rng = seed_streams(seed)
         self.trainable = trainable
         self.sample, self.record, self.evaluate_fn = sample, record, evaluate
-        self.schedule = schedule or (lambda iteration: 1.0)
+        self.schedule = schedule
         self.records: dict[str, np.ndarray] = {}
         self.scores: dict[str, np.ndarray] = {}
         self.snapshots: list[dict[str, np.ndarray]] = []
         self.iteration = 0  # the iteration being trained (set by step)
         program = None if kick else engine.ep_step_program(model, self._params, topology, relax,
                                                            stacked=n_runs_of(self._params) is not None)
-        self._iterate = None if program is None else _compiled_iteration(program, self.opt, trainable, beta)
+        self._iterate = None if program is None else _compiled_iteration(program, self.opt, beta)
+        self._masks = {k: jnp.asarray(v) for k, v in trainable.items()}
+        self.device_sample, self.sample_data = device_sample, sample_data
+        self.scan, self._key = check_count("scan", scan, 0), jax.random.key(seed)
+        if (device_sample is not None or scan) and program is None:
+            raise InvalidInputError(f"device sampling and scan need an engine that compiles the EP step (engine "
+                                    f"{engine.name!r} does not) and no kick")
+        if scan and (device_sample is None or schedule is not None):
+            raise InvalidInputError("scan needs device_sample (the initial states are drawn on the device) and a "
+                                    "constant learning rate")
+        self._chunk = None if scan <= 1 else _compiled_chunk(program, self.opt, beta, device_sample, record)
+
+    def _factor(self, iteration: int) -> float:
+        return 1.0 if self.schedule is None else float(self.schedule(iteration))
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -160,14 +182,17 @@ class EPTrainer(Trainer):
         self.iteration = iteration  # samplers may draw per epoch (see pyosc.experiments.mnist)
         if iteration in self.snapshot_iterations:
             self.snapshots.append(self.params)
-        phi0, targets, batch = self.sample(self.rng)
+        if self.device_sample is None:
+            phi0, targets, batch = self.sample(self.rng)
+        else:
+            phi0, targets, batch = self.device_sample(jax.random.fold_in(self._key, iteration), self.sample_data)
         if self._iterate is None:
             step = ep_step(self.engine, self.model, self._params, phi0, self.topology, Nudge(self.beta, targets),
                            self.relax, kick=self.kick, rng=self.rng)
             grads = {k: g * self.trainable[k] if k in self.trainable else np.zeros_like(g)
                      for k, g in step.gradient.items()}
             self._params, self.opt_state = self.opt.update(self._params, grads, self.opt_state,
-                                                           factor=self.schedule(iteration))
+                                                           factor=self._factor(iteration))
         else:
             lead = np.shape(self._params["W"])[:-2]
             phi0 = as_real_array("phi0", phi0, shape=lead + (None, None, self.topology.n_units))
@@ -176,13 +201,28 @@ class EPTrainer(Trainer):
                 raise InvalidInputError(f"targets must have shape {(phi0.shape[-3], self.topology.n_outputs)}, "
                                         f"got {targets.shape}")
             state = jax.tree_util.tree_map(jnp.asarray, (self._params, self.opt_state))
-            self._params, self.opt_state, grads, free, nudged = self._iterate(*state, phi0, targets,
-                                                                              float(self.schedule(iteration)))
+            self._params, self.opt_state, grads, free, nudged = self._iterate(*state, self._masks, phi0, targets,
+                                                                              self._factor(iteration))
             as_numpy = lambda eq: Equilibrium(*(np.asarray(a) for a in eq))
             step = EPStep({k: np.asarray(v) for k, v in grads.items()}, as_numpy(free), as_numpy(nudged))
         metrics = self.record(step, batch)
         self._store(self.records, self.n_iterations, iteration, metrics)
         return {k: float(np.mean(v)) for k, v in metrics.items()}
+
+    def advance(self, first: int, stop: int) -> tuple[int, dict[str, float]]:
+        if self._chunk is None:
+            return super().advance(first, stop)
+        self.iteration = first
+        if first in self.snapshot_iterations:
+            self.snapshots.append(self.params)
+        count = min([stop, first + self.scan] + [s for s in self.snapshot_iterations if s > first]) - first
+        state = jax.tree_util.tree_map(jnp.asarray, (self._params, self.opt_state))
+        self._params, self.opt_state, metrics = self._chunk(*state, self._masks, self.sample_data, self._key, first,
+                                                            count)
+        metrics = {k: np.asarray(v) for k, v in metrics.items()}
+        for i in range(count):
+            self._store(self.records, self.n_iterations, first + i, {k: v[i] for k, v in metrics.items()})
+        return first + count, {k: float(np.mean(v[-1])) for k, v in metrics.items()}
 
     def evaluate(self, index: int, iteration: int) -> dict[str, float]:
         scores = self.evaluate_fn(self.params, self.eval_rng)
@@ -219,18 +259,43 @@ class EPTrainer(Trainer):
         return self.snapshots + ([self.params] if self.n_iterations in self.snapshot_iterations else [])
 
 
-def _compiled_iteration(program: Callable, opt, trainable: Mapping[str, np.ndarray], beta: float) -> Callable:
-    """``(params, opt_state, phi0, targets, factor) -> (params, opt_state, gradient, free, nudged)`` compiled as one
-    program from an engine's EP step ``program`` and the optimizer's update."""
-    masks = {k: jnp.asarray(v) for k, v in trainable.items()}
+def _iteration(program: Callable, opt, beta: float) -> Callable:
+    """``(params, opt_state, masks, phi0, targets, factor) -> (params, opt_state, gradient, free, nudged)``, one EP
+    iteration as a JAX function from an engine's EP step ``program`` and the optimizer's update; ``masks``: the
+    trainable entries per parameter name (other parameters stay fixed)."""
 
-    def iterate(params, opt_state, phi0, targets, factor):
+    def iterate(params, opt_state, masks, phi0, targets, factor):
         grad, free, nudged = program(params, phi0, targets, beta)
         masked = {k: g * masks[k] if k in masks else jnp.zeros_like(g) for k, g in grad.items()}
         params, opt_state = opt.update(params, masked, opt_state, factor=factor)
         return params, opt_state, grad, free, nudged
 
-    return jax.jit(iterate)
+    return iterate
+
+
+@lru_cache(maxsize=32)
+def _compiled_iteration(program: Callable, opt, beta: float) -> Callable:
+    """:func:`_iteration`, compiled (cached per program, optimizer and beta)."""
+    return jax.jit(_iteration(program, opt, beta))
+
+
+@lru_cache(maxsize=32)
+def _compiled_chunk(program: Callable, opt, beta: float, device_sample: Callable, record: Callable) -> Callable:
+    """``(params, opt_state, masks, data, key, first, count) -> (params, opt_state, metrics)``: the iterations
+    ``first .. first + count - 1`` (each drawing from its own key, as :meth:`EPTrainer.step` does) compiled into one
+    ``lax.scan``; metrics stacked along a leading iteration axis."""
+    iterate = _iteration(program, opt, beta)
+
+    def chunk(params, opt_state, masks, data, key, first, count):
+        def body(carry, iteration):
+            phi0, targets, batch = device_sample(jax.random.fold_in(key, iteration), data)
+            params, opt_state, grad, free, nudged = iterate(*carry, masks, phi0, targets, 1.0)
+            return (params, opt_state), record(EPStep(grad, Equilibrium(*free), Equilibrium(*nudged)), batch)
+
+        (params, opt_state), metrics = jax.lax.scan(body, (params, opt_state), first + jnp.arange(count))
+        return params, opt_state, metrics
+
+    return jax.jit(chunk, static_argnums=6)
 
 
 # --- XY networks on phase datasets -------------------------------------------------------------------------
@@ -243,6 +308,11 @@ class EPConfig:
     per class with replacement (the paper's digits batches: 30 -> 300). ``snapshots``: iterations at which the
     parameters are kept (before that iteration's update; ``n_iterations`` means the final parameters). With more
     than one output the history also holds the confusion matrices on the evaluation data at these snapshots.
+
+    ``scan`` = 0: initial states drawn on the host (NumPy, from ``seed``), one compiled iteration per host call.
+    ``scan`` = k >= 1 (full-batch training, ``batch_per_class=None``): initial states drawn on the device from
+    (seed, iteration) and up to k iterations compiled into one program between host calls (progress, checkpoints,
+    evaluations); every k >= 1 gives the same history (a different random stream from ``scan`` = 0).
     """
 
     beta: float = 0.1
@@ -255,6 +325,7 @@ class EPConfig:
     snapshots: tuple[int, ...] = ()
     seed: int = 0
     relax: RelaxOptions = field(default_factory=RelaxOptions)
+    scan: int = 0
 
     def __post_init__(self):
         Nudge(self.beta, np.zeros((1, 1)))  # validates beta
@@ -263,6 +334,9 @@ class EPConfig:
         check_count("n_inits", self.n_inits)
         check_count("eval_every", self.eval_every, 0)
         check("seed", self.seed, SEED)
+        check_count("scan", self.scan, 0)
+        if self.scan and self.batch_per_class is not None:
+            raise InvalidInputError("scan needs full-batch training (batch_per_class=None)")
         if self.batch_per_class is not None:
             check_count("batch_per_class", self.batch_per_class)
         if not isinstance(self.relax, RelaxOptions):
@@ -317,6 +391,37 @@ def predict_phases(engine: Engine, params, topology: Topology, x: np.ndarray, rn
     return eq.phi[..., topology.output_units], eq.converged
 
 
+@dataclass(frozen=True)
+class _FullBatch:
+    """Device sampler of :func:`train_ep`: initial states U(-pi, pi) with the inputs ``data["x"]`` clamped, the
+    targets, and the targets as the batch for :class:`_Distance`. A frozen dataclass (hashable by value), so that
+    trainers of the same shapes share their compiled programs."""
+
+    lead: tuple[int, ...]
+    n_inits: int
+    n_units: int
+
+    def __call__(self, key, data):
+        x, y = data["x"], data["y"]
+        phi = jax.random.uniform(key, self.lead + (x.shape[0], self.n_inits, self.n_units), minval=-np.pi,
+                                 maxval=np.pi)
+        return phi.at[..., : x.shape[1]].set(x[:, None, :]), y, y
+
+
+@dataclass(frozen=True)
+class _Distance:
+    """Record of :func:`train_ep` per iteration and run: distance of the free equilibria to the targets (mean over
+    samples and inits) and the states that missed the tolerance (``jax.numpy``: also inside a compiled scan)."""
+
+    outputs: tuple[int, ...]
+
+    def __call__(self, step: EPStep, targets) -> dict:
+        out = step.free.phi[..., list(self.outputs)]
+        distance = jnp.mean(xy.distance(out, jnp.asarray(targets)[:, None, :]), axis=(-2, -1))
+        unconverged = jnp.sum(~step.free.converged, axis=(-2, -1)) + jnp.sum(~step.nudged.converged, axis=(-2, -1))
+        return {"distance": jnp.atleast_1d(distance), "unconverged": jnp.atleast_1d(unconverged)}
+
+
 def train_ep(topology: Topology, train: PhaseDataset, params, config: EPConfig = EPConfig(), *,
              test: PhaseDataset | None = None, engine: str | Engine | None = None, progress: bool | Progress = True,
              checkpoint: str | os.PathLike | None = None, checkpoint_seconds: float = 120.0) -> xr.Dataset:
@@ -342,13 +447,7 @@ def train_ep(topology: Topology, train: PhaseDataset, params, config: EPConfig =
     def sample(rng):
         idx = (np.arange(train.x.shape[0]) if config.batch_per_class is None
                else class_balanced_batch(train.labels, config.batch_per_class, rng))
-        return random_phases(rng, train.x[idx], config.n_inits, topology.n_units, runs), train.y[idx], idx
-
-    def record(step, idx):
-        out = step.free.phi[..., topology.output_units]
-        distance = np.mean(np.asarray(xy.distance(out, train.y[idx][:, None, :])), axis=(-2, -1))
-        unconverged = np.sum(~step.free.converged, axis=(-2, -1)) + np.sum(~step.nudged.converged, axis=(-2, -1))
-        return {"distance": np.atleast_1d(distance), "unconverged": np.atleast_1d(unconverged)}
+        return random_phases(rng, train.x[idx], config.n_inits, topology.n_units, runs), train.y[idx], train.y[idx]
 
     def evaluate(p, rng):
         out, _ = predict_phases(engine, p, topology, eval_data.x, rng, config.relax)
@@ -360,7 +459,11 @@ def train_ep(topology: Topology, train: PhaseDataset, params, config: EPConfig =
                         evaluations=evaluation_iterations(config.n_iterations, config.eval_every), seed=config.seed,
                         trainable={"W": topology.trainable_coupling_mask.astype(float), "h": unit_mask,
                                    "psi": unit_mask},
-                        sample=sample, record=record, evaluate=evaluate, snapshots=config.snapshots)
+                        sample=sample, record=_Distance(tuple(topology.output_units.tolist())), evaluate=evaluate,
+                        snapshots=config.snapshots,
+                        device_sample=_FullBatch(() if runs is None else (runs,), config.n_inits, topology.n_units)
+                        if config.scan else None,
+                        sample_data={"x": jnp.asarray(train.x), "y": jnp.asarray(train.y)}, scan=config.scan)
     elapsed = run(trainer, {"topology": topology.name, **config.to_dict()}, checkpoint=checkpoint,
                   checkpoint_seconds=checkpoint_seconds,
                   progress=as_progress(progress, trainer.name, lambda m: {"distance": f"{m['distance']:.2e}"}))

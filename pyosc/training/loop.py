@@ -7,7 +7,7 @@ into (and read it back from) JSON metadata plus named arrays. :func:`run` owns e
   ``trainer.evaluations`` (an iteration number ``k`` means "after k updates"; ``n_iterations`` means the end);
 * progress: a callback ``progress(done, total, metrics)``, called with ``done`` = the first iteration and no
   metrics before the first step (a progress bar then says "compiling": the first step traces and compiles the
-  JAX programs) and after every iteration;
+  JAX programs) and after every :meth:`Trainer.advance` (one iteration, or a compiled chunk of them);
 * the NaN guard: parameters that become NaN or infinite stop the run with an error naming the iteration;
 * checkpoints: with a ``checkpoint`` path the state is saved there every ``checkpoint_seconds`` and when the run
   is interrupted; a run started with an existing checkpoint resumes from it (the result equals an uninterrupted
@@ -110,6 +110,12 @@ class Trainer(ABC):
     @abstractmethod
     def step(self, iteration: int) -> dict[str, float]:
         """One update; returns scalar metrics for the progress display."""
+
+    def advance(self, first: int, stop: int) -> tuple[int, dict[str, float]]:
+        """Train from iteration ``first`` on, at most up to ``stop`` (exclusive); returns the next iteration and the
+        metrics of the last one. One :meth:`step` here; trainers that compile many iterations into one program
+        (:class:`pyosc.training.ep.EPTrainer` with ``scan``) take more."""
+        return first + 1, self.step(first)
 
     def evaluate(self, index: int, iteration: int) -> dict[str, float]:
         """The ``index``-th evaluation, before the update of ``iteration``; returns scalar metrics."""
@@ -254,23 +260,27 @@ def run(trainer: Trainer, config: Mapping, *, checkpoint: str | os.PathLike | No
     with _deferred_sigint() as stop:
         if progress is not None:
             progress(first, n, {})
-        for it in range(first, n):
+        it = first
+        while it < n:
             metrics = {}
             if it in trainer.evaluations:
                 metrics.update(trainer.evaluate(trainer.evaluations.index(it), it))
-            metrics.update(trainer.step(it))
+            following = min([e for e in trainer.evaluations if e > it] + [n])
+            done, step_metrics = trainer.advance(it, following)
+            metrics.update(step_metrics)
             if not trainer.parameters_finite():
-                raise InvalidInputError(f"parameters became NaN or infinite at iteration {it}; lower the learning "
-                                        "rate")
+                raise InvalidInputError(f"parameters became NaN or infinite at iteration {done - 1} or before; "
+                                        "lower the learning rate")
             if progress is not None:
-                progress(it + 1, n, metrics)
+                progress(done, n, metrics)
             if stop[0]:
                 if path is not None:
-                    _save(path, trainer, config, it + 1, time.perf_counter() - start)
-                raise TrainingInterrupted(it + 1, n, path)
-            if path is not None and time.perf_counter() - last_save >= checkpoint_seconds and it + 1 < n:
-                _save(path, trainer, config, it + 1, time.perf_counter() - start)
+                    _save(path, trainer, config, done, time.perf_counter() - start)
+                raise TrainingInterrupted(done, n, path)
+            if path is not None and time.perf_counter() - last_save >= checkpoint_seconds and done < n:
+                _save(path, trainer, config, done, time.perf_counter() - start)
                 last_save = time.perf_counter()
+            it = done
         if trainer.evaluations and trainer.evaluations[-1] == n:
             trainer.evaluate(len(trainer.evaluations) - 1, n)
     return time.perf_counter() - start

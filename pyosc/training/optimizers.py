@@ -44,6 +44,9 @@ class SGD:
     learning_rate: float
     lr_scale: dict[str, float] = field(default_factory=dict)
 
+    def __hash__(self):  # a key of cached compiled programs (lr_scale is a dict)
+        return hash((type(self), self.learning_rate, tuple(sorted(self.lr_scale.items()))))
+
     def init(self, params) -> Any:
         check_scale_names(self.lr_scale, params)
         return None
@@ -63,6 +66,10 @@ class Adam:
     beta2: float = 0.999
     eps: float = 1e-8
     lr_scale: dict[str, float] = field(default_factory=dict)
+
+    def __hash__(self):  # a key of cached compiled programs (lr_scale is a dict)
+        return hash((type(self), self.learning_rate, self.beta1, self.beta2, self.eps,
+                     tuple(sorted(self.lr_scale.items()))))
 
     def init(self, params):
         check_scale_names(self.lr_scale, params)

@@ -437,8 +437,13 @@ def _compiled(kind: str, model: str, plan: _Plan, options: RelaxOptions, stacked
 
 def ep_step_program(model: str, topology: Topology, options: RelaxOptions, stacked: bool) -> Callable:
     """:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step_program`: the (not yet compiled) EP step on parameter
-    dicts."""
-    step = partial(_ep_step, model, _plan(topology), options)
+    dicts; the same function object for the same network structure and options (callers cache on it)."""
+    return _ep_step_program(model, _plan(topology), options, stacked)
+
+
+@lru_cache(maxsize=64)
+def _ep_step_program(model: str, plan: _Plan, options: RelaxOptions, stacked: bool) -> Callable:
+    step = partial(_ep_step, model, plan, options)
     if stacked:
         step = jax.vmap(step, in_axes=(0, 0, None, None))
 

@@ -1,0 +1,57 @@
+"""Learning curve of an xy-mnist run: accuracy per epoch (training batches, validation, test) and a summary line.
+
+Reads the finished history (``.nc``) or, while the run goes on, its checkpoint (``.ckpt.npz``: the epochs done).
+Usage: python studies/plot_xy_mnist.py studies/results/xy_mnist/mnist_h500.nc[.ckpt.npz] [out.png]
+"""
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from pyosc.results import checkpoint_group, read_checkpoint, read_netcdf
+
+PUBLISHED = {"phase-only Kuramoto network, EP (Rageau & Grollier 2025)": 97.77,
+             "oscillator Ising machine, EP (Gower 2025)": 97.2}
+
+
+def curves(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    """Accuracies per epoch done, and the run's configuration."""
+    if path.suffix == ".nc":
+        ds = read_netcdf(path)
+        return {k: ds[k].values for k in ("train_accuracy", "validation_accuracy", "test_accuracy")}, ds.attrs["config"]
+    meta, arrays = read_checkpoint(path)
+    config = meta["config"]
+    done = meta["next_iteration"]
+    n_batches = (60_000 - config["validation"] if not config["n_train"] else config["n_train"]) // config["batch_size"]
+    epochs = (done - 1) // n_batches  # evaluated epochs: after epoch e comes the evaluation before step e n_batches
+    scores, records = checkpoint_group(arrays, "score"), checkpoint_group(arrays, "record")
+    train = records["train_accuracy"].reshape(-1)[: epochs * n_batches].reshape(epochs, n_batches).mean(axis=1)
+    return {"train_accuracy": train, **{k: scores[k].reshape(-1)[:epochs] for k in
+                                        ("validation_accuracy", "test_accuracy")}}, config
+
+
+path = Path(sys.argv[1])
+acc, config = curves(path)
+out = Path(sys.argv[2]) if len(sys.argv) > 2 else path.parent / f"{path.name.split('.')[0]}_accuracy.png"
+epochs = np.arange(1, len(acc["test_accuracy"]) + 1)
+best = int(np.argmax(acc["validation_accuracy"]))
+fig, ax = plt.subplots(figsize=(6, 4))
+for key, label in (("train_accuracy", "training batches (free phase, before the update)"),
+                   ("validation_accuracy", "validation (last 10,000 training images)"),
+                   ("test_accuracy", "test (10,000 images)")):
+    ax.plot(epochs, 100 * acc[key], marker="o", ms=3, label=label)
+for (name, value), ls in zip(PUBLISHED.items(), (":", "--")):
+    ax.axhline(value, color="grey", ls=ls, lw=1, label=f"{name}: {value} %")
+ax.axhline(98.0, color="k", lw=0.8, label="98 %")
+ax.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(85, 100),
+       title=f"XY network [784,{config['hidden']},10] on MNIST, EP (beta {config['beta']}, {config['method']})")
+ax.legend(fontsize=7, loc="lower right")
+fig.tight_layout()
+fig.savefig(out, dpi=120)
+print(f"{len(epochs)} epochs: test accuracy at the best validation epoch ({best + 1}): "
+      f"{100 * acc['test_accuracy'][best]:.2f} %; best test accuracy {100 * acc['test_accuracy'].max():.2f} %; "
+      f"validation {100 * acc['validation_accuracy'][best]:.2f} %. Plot: {out}")

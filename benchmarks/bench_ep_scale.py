@@ -18,6 +18,7 @@ import time
 
 import jax
 import numpy as np
+from _timing import best_time
 
 from pyosc import topology
 from pyosc.data import datasets
@@ -63,6 +64,43 @@ def bench_mnist(hidden: int, method: str, batches: int, batch_size: int = 200) -
           f"({_load()})", flush=True)
 
 
+def profile_mnist(hidden: int, method: str, batch_size: int = 200) -> None:
+    """Where an EP iteration's time goes: the compiled parts, each timed alone (best of 5, warm)."""
+    import jax.numpy as jnp
+
+    from pyosc.engines.jax import relax as R
+    from pyosc.engines.jax.trig import sincos
+
+    train, _, _ = mnist_phase_datasets(validation=0, n_train=batch_size)
+    topo = topology.from_spec(f"layered:784,{hidden},10", n_inputs=784, n_outputs=10)
+    p = xy.XYParams(*(jnp.asarray(a) for a in xy.init_params(topo, np.random.default_rng(0), scheme="layered")))
+    plan, options = R._plan(topo), RelaxOptions(method=method)
+    phi0 = jnp.asarray(random_phases(np.random.default_rng(1), train.x, 1, topo.n_units, None))
+    targets = jnp.asarray(train.y)
+    order = np.asarray(plan.order)
+    W, ops, per_state = R._xy_ops(p, phi0[:, 0], targets, 0.0, plan)
+    loc = jax.jit(lambda phi: ops.local(phi, per_state))(phi0[:, 0, order])
+
+    def timed(name, fn, *args):
+        fn = jax.jit(fn)
+        jax.block_until_ready(fn(*args))
+        best = best_time(lambda: jax.block_until_ready(fn(*args)), 5)
+        print(f"  {name:44s} {1e3 * best:8.2f} ms", flush=True)
+
+    print(f"profile: MNIST [784,{hidden},10], {method}, batch {batch_size} ({_load()})")
+    timed("EP step (free + nudged + gradient)", lambda q, x: R._ep_step("xy", plan, options, q, x, targets, 0.1), p,
+          phi0)
+    timed("free relaxation", lambda q, x: R._relax_batch("xy", q, x, targets, 0.0, plan, options, 1.0), p, phi0)
+    timed("EP gradient of one state set (dE/dtheta)", lambda x: xy.energy_param_grad(x, p, order), phi0)
+    timed("clamped drive (input -> hidden, once per relaxation)", lambda x: R._xy_ops(p, x, targets, 0.0, plan)[2][0],
+          phi0[:, 0])
+    timed("local fields, F, gradient (per Newton iteration)", lambda phi: ops.local(phi, per_state), phi0[:, 0, order])
+    timed("damped Newton step with Schur complement (per it.)",
+          lambda lc: R._damped_newton_step(lc, W, jnp.ones(batch_size), plan, ops), loc)
+    timed("sincos of the free phases (pyosc.engines.jax.trig)", sincos, phi0[:, 0, order])
+    timed("jnp.sin + jnp.cos of the free phases (XLA)", lambda x: (jnp.sin(x), jnp.cos(x)), phi0[:, 0, order])
+
+
 def bench_xor(method: str, scan: int) -> None:
     topo = topology.all_to_all(5, 2, 1)
     params = xy.init_params(topo, np.random.default_rng(0), scheme="xor", n_runs=100)
@@ -85,6 +123,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=25, help="MNIST batches timed (after the compiling one)")
     parser.add_argument("--epoch", action="store_true", help="time a whole MNIST epoch (300 batches)")
     parser.add_argument("--skip", choices=("mnist", "xor"), default=None)
+    parser.add_argument("--profile", action="store_true", help="also time the parts of one MNIST EP iteration")
     args = parser.parse_args()
     print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs")
     for method in args.methods:
@@ -93,6 +132,8 @@ def main() -> None:
                 bench_xor(method, scan)
         if args.skip != "mnist":
             bench_mnist(args.hidden, method, EPOCH_IMAGES // 200 if args.epoch else args.batches)
+            if args.profile:
+                profile_mnist(args.hidden, method)
 
 
 if __name__ == "__main__":

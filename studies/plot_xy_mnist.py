@@ -47,7 +47,9 @@ for key, label in (("train_accuracy", "training batches (free phase, before the 
 for (name, value), ls in zip(PUBLISHED.items(), (":", "--")):
     ax.axhline(value, color="grey", ls=ls, lw=1, label=f"{name}: {value} %")
 ax.axhline(98.0, color="k", lw=0.8, label="98 %")
-ax.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(85, 100),
+low = min(100 * min(float(a.min()) for a in acc.values()), 96.0)
+ax.xaxis.get_major_locator().set_params(integer=True)
+ax.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(max(np.floor(low) - 1, 50), 100),
        title=f"XY network [784,{config['hidden']},10] on MNIST, EP (beta {config['beta']}, {config['method']})")
 ax.legend(fontsize=7, loc="lower right")
 fig.tight_layout()

@@ -120,8 +120,9 @@ class EPTrainer(Trainer):
     ``sample_data``, replaces ``sample``: the key of iteration k is ``fold_in(key(seed), k)``, so the draws depend
     on (seed, k) alone. With it, ``scan`` > 1 compiles up to ``scan`` whole iterations (sampling, relaxations,
     update, ``record``, which must then use ``jax.numpy``) into one ``lax.scan`` per host call; the history is the
-    same for every ``scan``. The compiled programs are cached: trainers of the same network, options, optimizer
-    and (hashable, e.g. a frozen dataclass's methods) ``device_sample``, ``record`` reuse them.
+    same for every ``scan``. The compiled programs are cached: trainers of the same network, options, optimizer,
+    ``device_sample`` and ``record`` reuse them (pass instances of frozen dataclasses with ``__call__``, which compare
+    by value, as :func:`train_ep` does; two closures never compare equal).
 
     Where the engine offers its EP step as a program (:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step_program`,
     the JAX engine) and there is no kick, an iteration is one compiled program: free and nudged relaxations,

@@ -463,6 +463,272 @@ def check_bad_inputs_are_rejected(engine) -> None:
     assert not accepted, "not rejected with InvalidInputError: " + "; ".join(accepted)
 
 
+# --- the flow's basin: an engine-independent reference and the agreement check --------------------------------
+
+_D23 = 1.0 / (2.0 + np.sqrt(2.0))  # ode23s (Shampine & Reichelt 1997): W = I - h d J
+_E32 = 6.0 + np.sqrt(2.0)
+
+
+class _Phase(NamedTuple):
+    """F, dF/dphi on the free units, the Hessian's diagonal (free units) and the trigonometric tables of the
+    harmonics, for a batch of states."""
+
+    F: np.ndarray
+    g: np.ndarray
+    diag: np.ndarray
+    c: np.ndarray
+    s: np.ndarray
+
+
+class FlowReference:
+    """The stable equilibrium that the gradient flow d phi/dt = -dE/dphi (clamped units fixed) reaches from each
+    initial state, in NumPy, independent of any engine: ode23s (the linearly implicit Rosenbrock method of Shampine and
+    Reichelt, with the analytic Hessian on the free units) with a local error of at most ``flow_tol`` rad and phase
+    changes of at most ``trust`` rad per step, until max |dE/dphi| < ``tol`` at a positive-definite Hessian. An
+    independent set of free units (a hidden layer) is eliminated by a Schur complement. The defaults follow the flow
+    to about 1e-6 rad: they agree with diffrax's Tsit5 at rtol = atol = 1e-11 on every state tried (see
+    ``benchmarks/bench_relaxation_basin.py``).
+
+    ``params`` of the phase model ``model`` (``"xy"``, or ``"onn"`` with an odd H), optionally with a leading runs
+    axis; :meth:`relax` takes states ``([runs,] ..., N)`` and returns ``(phi, converged, steps)``.
+    """
+
+    def __init__(self, model: str, params, topology: T.Topology, *, trust: float = 0.05, flow_tol: float = 1e-6,
+                 tol: float = 1e-11, max_steps: int = 50_000):
+        W, h, psi, omega, shil, b = (np.asarray(a, dtype=float) for a in _harmonics(model, params))
+        self.runs = W.ndim == 3
+        self.W, self.h, self.psi, self.omega, self.shil = W, h, psi, omega, shil
+        self.b, self.n = b, np.arange(1, b.size + 1)
+        self.trust, self.flow_tol, self.tol, self.max_steps = trust, flow_tol, tol, max_steps
+        free = np.flatnonzero(~topology.clamped)
+        adj = topology.coupling_mask[np.ix_(free, free)]
+        chosen, blocked = [], np.zeros(free.size, dtype=bool)
+        for i in np.argsort(adj.sum(1), kind="stable"):  # an independent set of free units, low degree first
+            if not blocked[i]:
+                chosen.append(i)
+                blocked |= adj[i]
+                blocked[i] = True
+        if 2 * len(chosen) < free.size:
+            chosen = []
+        self.elim = free[np.sort(np.asarray(chosen, dtype=int))]
+        self.kept = np.setdiff1d(free, self.elim)
+        self.free = np.concatenate([self.elim, self.kept])  # relaxation order: eliminated units first
+
+    def _params(self, run):
+        pick = (lambda a: a[run]) if self.runs else (lambda a: a)
+        return pick(self.W), pick(self.h), pick(self.psi), pick(self.omega), pick(self.shil)
+
+    def _drive(self, phi, run):
+        """The clamped units' field on the free units per harmonic, (real, imaginary) of shape (S, nf, M)."""
+        W = self._params(run)[0]
+        clamped = np.setdiff1d(np.arange(phi.shape[-1]), self.free)
+        ang = self.n * phi[:, clamped, None]
+        Wcf = W[..., clamped, :][..., self.free]
+        return tuple(np.swapaxes(np.swapaxes(t, -1, -2) @ Wcf, -1, -2) for t in (np.cos(ang), np.sin(ang)))
+
+    def _phase(self, y, drive, run) -> _Phase:
+        """At free phases ``y`` (S, nf) in relaxation order."""
+        W, h, psi, omega, shil = self._params(run)
+        f = self.free
+        Wff = W[..., f, :][..., f]
+        h, psi, omega, shil = h[..., f], psi[..., f], omega[..., f], shil[..., f]
+        ang = self.n * y[..., None]  # (S, nf, M)
+        c, s = np.cos(ang), np.sin(ang)
+        if self.runs:  # u = W z per harmonic (W symmetric), plus the clamped units' drive
+            ur, ui = (np.swapaxes(np.swapaxes(a, -1, -2) @ Wff, -1, -2) for a in (c, s))
+        else:
+            ur, ui = (np.swapaxes((np.swapaxes(a, -1, -2).reshape(-1, f.size) @ Wff).reshape(
+                a.shape[0], a.shape[2], a.shape[1]), -1, -2) for a in (c, s))
+        ur, ui = ur + drive[0], ui + drive[1]
+        bias = h * np.cos(y - psi)
+        F = (-0.5 * np.sum((c * (ur + drive[0]) + s * (ui + drive[1])) * (self.b / self.n), axis=(-2, -1))
+             - np.sum(bias, axis=-1) - np.sum(omega * y, axis=-1) - 0.5 * np.sum(shil * np.cos(2 * y), axis=-1))
+        g = np.sum(self.b * (s * ur - c * ui), axis=-1) + h * np.sin(y - psi) - omega + shil * np.sin(2 * y)
+        diag = np.sum(self.n * self.b * (c * ur + s * ui), axis=-1) + bias + 2 * shil * np.cos(2 * y)
+        return _Phase(F, g, diag, c, s)
+
+    def _block(self, ph: _Phase, rows, cols, run):
+        """The Hessian's coupling block on free positions ``rows`` x ``cols`` (slices of the relaxation order)."""
+        W = self._params(run)[0]
+        Wb = W[..., self.free[rows], :][..., self.free[cols]]
+        w = self.n * self.b
+        cs = np.swapaxes(ph.c[:, cols], -1, -2)
+        ss = np.swapaxes(ph.s[:, cols], -1, -2)
+        return -Wb * ((ph.c[:, rows] * w) @ cs + (ph.s[:, rows] * w) @ ss)
+
+    def _factor(self, ph: _Phase, mu, run):
+        """Solver of (H + mu) x = r on the free units, and whether H + mu is positive definite per state."""
+        ne = self.elim.size
+        e, k = slice(0, ne), slice(ne, None)
+        nk = self.kept.size
+        S = self._block(ph, k, k, run) + (ph.diag[:, k] + mu[:, None])[:, :, None] * np.eye(nk)
+        ok = np.ones(S.shape[0], dtype=bool)
+        if ne:
+            de = ph.diag[:, e] + mu[:, None]
+            ok &= np.all(de > 0, axis=-1)
+            de = np.where(de > 0, de, 1.0)
+            cross = self._block(ph, e, k, run)
+            S = S - np.swapaxes(cross, -1, -2) @ (cross / de[:, :, None])
+        A = np.moveaxis(S, 0, -1)  # (nk, nk, states): the states last, so that rows and columns are contiguous
+        L = np.zeros_like(A)  # Cholesky, column by column over the whole batch (NaN where not positive definite)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for j in range(nk):
+                d = A[j, j] - np.sum(L[j, :j] ** 2, axis=0)
+                L[j, j] = np.sqrt(np.where(d > 0, d, np.nan))
+                L[j + 1:, j] = (A[j + 1:, j] - np.einsum("iks,ks->is", L[j + 1:, :j], L[j, :j])) / L[j, j]
+            ok &= np.all(np.isfinite(L), axis=(0, 1))
+            L = np.where(ok, L, np.eye(nk)[:, :, None])
+            Li = np.zeros_like(L)  # L^-1, row by row
+            for i in range(nk):
+                Li[i] = -np.einsum("ks,kjs->js", L[i, :i], Li[:i]) / L[i, i]
+                Li[i, i] += 1.0 / L[i, i]
+        Sinv = np.einsum("kis,kjs->sij", Li, Li)
+        cho_solve = lambda r: np.einsum("skl,sl->sk", Sinv, r)
+
+        def solve(r):
+            if not ne:
+                return cho_solve(r)
+            y_k = cho_solve(r[:, k] - np.einsum("sek,se->sk", cross, r[:, e] / de))
+            return np.concatenate([(r[:, e] - np.einsum("sek,sk->se", cross, y_k)) / de, y_k], axis=-1)
+
+        return solve, ok
+
+    def relax(self, phi0: np.ndarray):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(1):  # BLAS threads only slow these small products down
+            return self._relax(np.asarray(phi0, dtype=float))
+
+    def _relax(self, phi0: np.ndarray):
+        shape = phi0.shape
+        lead = shape[0] if self.runs else 1
+        full = phi0.reshape(-1, shape[-1]).copy()
+        run = np.repeat(np.arange(lead), full.shape[0] // lead)
+        n_states = full.shape[0]
+        drive = self._drive(full, run)
+        out = full[:, self.free].copy()
+        steps = np.zeros(n_states, dtype=int)
+        done = np.zeros(n_states, dtype=bool)
+        ph = self._phase(out, drive, run)
+        live = np.flatnonzero(np.max(np.abs(ph.g), axis=-1) > self.tol)
+        done[np.max(np.abs(ph.g), axis=-1) <= self.tol] = True
+        take = lambda tree, i: type(tree)(*(a[i] for a in tree)) if isinstance(tree, _Phase) else \
+            tuple(a[i] for a in tree)
+        y, p0, dr = out[live], take(ph, live), take(drive, live)
+        h = 0.5 * self.trust / np.maximum(np.max(np.abs(p0.g), axis=-1), 1e-300)
+        for _ in range(self.max_steps):
+            if live.size == 0:
+                break
+            r = run[live]
+            mu = 1.0 / (_D23 * h)
+            solve, pd = self._factor(p0, mu, r)
+            F0 = -p0.g
+            k1 = mu[:, None] * solve(F0)
+            F1 = -self._phase(y + 0.5 * h[:, None] * k1, dr, r).g
+            k2 = mu[:, None] * solve(F1 - k1) + k1
+            dphi = h[:, None] * k2
+            p2 = self._phase(y + dphi, dr, r)
+            k3 = mu[:, None] * solve(-p2.g - _E32 * (k2 - F1) - 2 * (k1 - F0))
+            err = np.max(np.abs(h[:, None] * (k1 - 2 * k2 + k3)), axis=-1) / 6
+            big = np.max(np.abs(dphi), axis=-1)
+            with np.errstate(invalid="ignore"):
+                ok = (pd & np.isfinite(err) & (err <= self.flow_tol) & (big <= self.trust)
+                      & (p2.F <= p0.F + 1e-13 * (1 + np.abs(p0.F))))
+            fac = np.clip(0.9 * (self.flow_tol / np.maximum(err, 1e-300)) ** (1 / 3), 0.2, 5.0)
+            fac = np.minimum(fac, 0.8 * self.trust / np.maximum(big, 1e-300))
+            fac = np.where(pd & np.isfinite(fac), np.where(ok, fac, np.minimum(fac, 0.5)), 0.25)
+            steps[live] += 1
+            y = np.where(ok[:, None], y + dphi, y)
+            p0 = _Phase(*(np.where(ok.reshape(ok.shape + (1,) * (a.ndim - 1)), a, b) for a, b in zip(p2, p0)))
+            h = np.minimum(h * fac, 1e12)
+            settled = np.max(np.abs(p0.g), axis=-1) <= self.tol
+            out[live[settled]] = y[settled]
+            done[live[settled]] = True
+            keep = ~settled
+            live, y, p0, dr, h = live[keep], y[keep], take(p0, keep), take(dr, keep), h[keep]
+        out[live] = y
+        ph = self._phase(out, drive, run)
+        stable = self._factor(ph, np.zeros(n_states), run)[1]
+        converged = done & stable & (np.max(np.abs(ph.g), axis=-1) <= self.tol)
+        full[:, self.free] = out
+        return full.reshape(shape), converged.reshape(shape[:-1]), steps.reshape(shape[:-1])
+
+
+class BasinCase(NamedTuple):
+    """A network and initial states for :func:`check_relaxation_follows_the_flow`: ``phi0`` (``[runs,]`` samples,
+    inits, N) with the inputs clamped; ``name`` for the report."""
+
+    name: str
+    model: str
+    params: dict[str, np.ndarray]
+    topology: T.Topology
+    phi0: np.ndarray
+
+
+def _wrap(a: np.ndarray) -> np.ndarray:
+    return np.abs(np.angle(np.exp(1j * a)))
+
+
+def basin_agreement(engine, case: BasinCase, reference: FlowReference | None = None,
+                    options: RelaxOptions = RelaxOptions()) -> tuple[float, list[str], np.ndarray]:
+    """(share of states whose relaxation by ``engine`` with ``options`` ends within 1e-6 rad (mod 2 pi, every free
+    unit) of the flow's equilibrium, a line per disagreement with both end states and their energies, the
+    max phase differences). States the reference does not settle count as disagreements."""
+    reference = reference or FlowReference(case.model, case.params, case.topology)
+    eq = engine.relax(case.model, case.params, case.phi0, case.topology, options=options)
+    ref, ref_ok, _ = reference.relax(case.phi0)
+    free = ~case.topology.clamped
+    d = np.max(_wrap(eq.phi - ref)[..., free], axis=-1)
+    bad = (d > 1e-6) | ~eq.converged | ~ref_ok
+    lines = []
+    for ix in zip(*np.nonzero(bad)):
+        p = {k: (v[ix[0]] if reference.runs else v) for k, v in case.params.items()}
+        e_eng, e_ref = (float(energy(case.model, p, a[ix])) for a in (eq.phi, ref))
+        fmt = lambda a, ix=ix: np.array2string(np.angle(np.exp(1j * a[ix][free])), precision=4, max_line_width=10**6)
+        lines.append(f"{case.name} state {tuple(int(i) for i in ix)}: max |dphi| {d[ix]:.3g} rad, E {e_eng:.6f} vs "
+                     f"flow {e_ref:.6f} (converged {bool(eq.converged[ix])}, flow settled {bool(ref_ok[ix])})\n"
+                     f"    phi0   {fmt(case.phi0)}\n    engine {fmt(eq.phi)}\n    flow   {fmt(ref)}")
+    return 1.0 - bad.mean(), lines, d
+
+
+def check_relaxation_follows_the_flow(engine, cases: list[BasinCase] | None = None,
+                                      min_agreement: float = 0.999) -> None:
+    """The default relaxation ends in the basin that the gradient flow reaches from each initial state (within
+    1e-6 rad of the flow's equilibrium, :class:`FlowReference`) for at least ``min_agreement`` of the states of each
+    case; every disagreement is reported with both end states. Default cases (:func:`basin_cases`): the XOR network
+    (N = 5, 100 random networks x 4 samples x 3 initial states) at its initial parameters, and a small layered
+    network [4, 12, 3] with random couplings (1,200 states)."""
+    if "xy" not in _energy_models(engine):
+        return
+    for case in cases if cases is not None else basin_cases():
+        agreement, lines, _ = basin_agreement(engine, case)
+        assert agreement >= min_agreement, (f"{case.name}: the relaxation ends in another basin than the flow for "
+                                            f"{len(lines)} of {case.phi0[..., 0].size} states ({1 - agreement:.2%} > "
+                                            f"{1 - min_agreement:.2%}):\n" + "\n".join(lines))
+
+
+def basin_cases() -> list[BasinCase]:
+    """The cases of :func:`check_relaxation_follows_the_flow` that need no data files."""
+    from pyosc.data.datasets import xor
+    from pyosc.models import xy
+
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, np.random.default_rng(0), scheme="xor", n_runs=100)
+    data = xor()
+    rng = np.random.default_rng(7)
+    phi0 = rng.uniform(-np.pi, np.pi, (100, 4, 3, 5))
+    phi0[..., :2] = data.x[:, None, :]
+    cases = [BasinCase("XOR N=5 at initialisation", "xy", {"W": p.W, "h": p.h, "psi": p.psi}, topo, phi0)]
+    topo = T.layered([4, 12, 3])
+    rng = np.random.default_rng(3)
+    p = xy.init_params(topo, rng, scheme="layered")
+    phi0 = rng.uniform(-np.pi, np.pi, (100, 12, topo.n_units))
+    phi0[..., :4] = rng.choice([-np.pi / 2, np.pi / 2], (100, 1, 4))
+    cases.append(BasinCase("layered [4, 12, 3], random couplings", "xy", {"W": p.W, "h": p.h, "psi": p.psi}, topo,
+                           phi0))
+    return cases
+
+
 _CHECKS: dict[str, Callable] = {
     "energy never increases along a relaxation": check_energy_never_increases,
     "converged states are stable equilibria": check_converged_states_are_stable,
@@ -471,6 +737,7 @@ _CHECKS: dict[str, Callable] = {
     "integration matches a reference solution": check_integration_matches_reference,
     "gradients match finite differences": check_gradients_match_finite_differences,
     "bad inputs are rejected": check_bad_inputs_are_rejected,
+    "relaxations end in the flow's basin": check_relaxation_follows_the_flow,
 }
 
 

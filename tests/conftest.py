@@ -28,3 +28,54 @@ def interrupt_at():
         return progress
 
     return make
+
+
+# --- pytest-xdist: tests that share compiled programs or module fixtures run on one worker ------------------------
+
+# Each worker compiles its own JAX programs and builds its own module fixtures, so tests that share them (the same
+# network shapes and options, a study run once for several tests, the trainers' histories that
+# tests/test_netcdf_cf.py writes) run on one worker: nodeid prefix -> group. Every other test goes to whichever
+# worker is free. (xdist's own ``xdist_group`` marks would say this, but pytest-xdist 3.8 cannot rename test nodes
+# under pytest 9, so ``--dist loadgroup`` ignores them.)
+SHARED_WORKER = {
+    "tests/test_conformance.py::": "conformance",
+    "tests/test_engine.py::": "engine",
+    "tests/test_ep.py::": "ep",
+    "tests/test_estimators.py::": "estimators",
+    "tests/test_julia_bridge.py::test_engine_glue_conforms_with_a_jax_stand_in": "julia-stand-in",
+    "tests/test_loop.py::test_sigint_saves_a_checkpoint_and_the_resumed_run_is_identical": "trainer-histories",
+    "tests/test_netcdf_cf.py::": "trainer-histories",
+    "tests/test_onn.py::": "onn",
+    "tests/test_onn_memory.py::": "onn-memory",
+    "tests/test_optomech.py::": "optomech",
+    "tests/test_xy_model.py::": "xy-model",
+    **{f"tests/test_studies.py::{name}": "studies-failing-run"
+       for name in ("test_failing_point_is_recorded_and_others_complete", "test_status_reports_each_point")},
+    **{f"tests/test_studies.py::{name}": "studies-sizes-run"
+       for name in ("test_dask_local_cluster_matches_local_executor", "test_collected_netcdf_round_trip")},
+    **{f"tests/test_studies.py::{name}": "studies-killed-run"
+       for name in ("test_a_killed_worker_fails_its_point_not_the_study",
+                    "test_a_corrupt_checkpoint_is_set_aside_and_the_point_restarts",
+                    "test_the_runner_that_claims_a_point_removes_its_stale_temporary_files",
+                    "test_editing_base_invalidates_finished_points",
+                    "test_a_truncated_point_file_is_redone_and_never_crashes_status_or_collect",
+                    "test_a_starting_run_leaves_other_runners_temporary_files")},
+}
+
+
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` (pyproject's addopts): each group of :data:`SHARED_WORKER` is one work unit, given whole
+    to one worker (the units of most tests first, as xdist orders them); every other test is a unit of its own."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class SharedWorkerScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            scope = super()._split_scope(nodeid)  # an xdist_group mark, where xdist could apply it
+            if scope != nodeid:
+                return scope
+            return next((group for prefix, group in SHARED_WORKER.items() if nodeid.startswith(prefix)), nodeid)
+
+    return SharedWorkerScheduling(config, log)

@@ -105,7 +105,7 @@ def test_xor_training_small(tmp_path):
 
 def test_adam_learns_xor():
     topo = T.all_to_all(5, 2, 1)
-    p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=4)
+    p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=3)  # the networks of the tests below
     ds = train_ep(topo, datasets.xor(), p, EPConfig(n_iterations=200, optimizer="adam", learning_rate=0.05),
                   progress=False)
     first = ds.distance.isel(iteration=slice(0, 10)).mean("iteration").values
@@ -150,17 +150,19 @@ def test_compiled_loop_gives_the_step_by_step_history(tmp_path):
     scanned run killed midway resumes to the same history."""
     topo = T.all_to_all(5, 2, 1)
     p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=3)
-    base = EPConfig(n_iterations=12, optimizer="adam", learning_rate=0.05, eval_every=5, snapshots=(0, 7, 12))
+    # scan=1: one compiled iteration per host call; scan=2: chunks cut by the evaluation at 5 and the snapshot at 6,
+    # [0, 2) [2, 4) [4, 5) [5, 6) [6, 8) [8, 10) [10, 12): scans of lengths 2 and 1
+    base = EPConfig(n_iterations=12, optimizer="adam", learning_rate=0.05, eval_every=5, snapshots=(0, 6, 12))
     step_by_step = train_ep(topo, datasets.xor(), p, replace(base, scan=1), progress=False)
-    scanned = train_ep(topo, datasets.xor(), p, replace(base, scan=4), progress=False)
+    scanned = train_ep(topo, datasets.xor(), p, replace(base, scan=2), progress=False)
     for name in ("W", "h", "psi", "distance", "unconverged", "accuracy", "W_snapshot"):
         np.testing.assert_array_equal(scanned[name].values, step_by_step[name].values, err_msg=name)
     assert np.all(np.diff(scanned.distance.mean("run").values[[0, -1]]) < 0)  # it trains
     ckpt = tmp_path / "scan.npz"
     with pytest.raises(RuntimeError, match="killed"):
-        train_ep(topo, datasets.xor(), p, replace(base, scan=4), progress=_killed_after(6), checkpoint=ckpt,
+        train_ep(topo, datasets.xor(), p, replace(base, scan=2), progress=_killed_after(6), checkpoint=ckpt,
                  checkpoint_seconds=0)
-    resumed = train_ep(topo, datasets.xor(), p, replace(base, scan=4), progress=False, checkpoint=ckpt)
+    resumed = train_ep(topo, datasets.xor(), p, replace(base, scan=2), progress=False, checkpoint=ckpt)
     for name in ("W", "distance", "accuracy", "W_snapshot"):
         np.testing.assert_array_equal(resumed[name].values, scanned[name].values, err_msg=name)
 
@@ -168,7 +170,7 @@ def test_compiled_loop_gives_the_step_by_step_history(tmp_path):
 def test_checkpoint_of_other_settings_is_refused_naming_the_keys(tmp_path):
     """A checkpoint written under other settings is never resumed: the error names every key that differs."""
     topo = T.all_to_all(5, 2, 1)
-    p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=2)
+    p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=3)  # compiled for the test above
     ckpt = tmp_path / "ep.npz"
     with pytest.raises(RuntimeError, match="killed"):
         train_ep(topo, datasets.xor(), p, EPConfig(n_iterations=6, learning_rate=0.05), progress=_killed_after(3),

@@ -274,7 +274,15 @@ def _use(monkeypatch, engine) -> None:
     monkeypatch.setattr(bridge, "_session", bridge._Julia(_JULIACALL, engine, dict))
 
 
-@pytest.mark.parametrize("check", [pytest.param(c, id=c.__name__.removeprefix("check_")) for _, c in engine_checks()])
+# The conformance checks that between them call every entry point of the bridge (relax with both methods and both
+# phase models, ep_step, trajectory, integrate, both loss gradients) and read every field of the results; the other
+# two (energy_never_increases, clamped_units_stay_fixed) would only repeat these calls through the glue, and the
+# numerical properties themselves are the JAX engine's, checked by tests/test_conformance.py.
+GLUE_CHECKS = [pytest.param(c, id=c.__name__.removeprefix("check_")) for _, c in engine_checks()
+               if c.__name__ not in ("check_energy_never_increases", "check_clamped_units_stay_fixed")]
+
+
+@pytest.mark.parametrize("check", GLUE_CHECKS)
 def test_engine_glue_conforms_with_a_jax_stand_in(monkeypatch, check):
     """The conformance suite through JuliaEngine, the bridge's argument conversion and the array layouts, with the
     JAX engine computing in PyoscEngine's place."""

@@ -117,8 +117,11 @@ def test_two_cells_lock_alike_in_both_models(cycle, table, k):
     ya = ENGINE.integrate("optomech-averaged", pa, np.stack([c0.real, c0.imag], -1)[None, None], times, options=AVG)
     da = np.angle(ya[0, 0, :, 1, 0] + 1j * ya[0, 0, :, 1, 1]) - np.angle(ya[0, 0, :, 0, 0] + 1j * ya[0, 0, :, 0, 1])
     pm = om.micro_params(CELL, K, np.zeros(2), np.zeros(2), frame=cycle.shift)
-    ym = ENGINE.integrate("optomech-micro", pm, om.micro_initial_state(CELL, c0[None, None]), times, options=MICRO)
-    ph = np.asarray(om.micro_phase(times[:, None], ym[0, 0], pm))
+    # saved at as many times as _micro_single's WINDOWS (the states at 1000 and 5000 are the last two), so that
+    # the compiled microscopic integration is shared
+    saved = np.concatenate([np.linspace(1.0, 999.0, WINDOWS.size - 2), times])
+    ym = ENGINE.integrate("optomech-micro", pm, om.micro_initial_state(CELL, c0[None, None]), saved, options=MICRO)
+    ph = np.asarray(om.micro_phase(times[:, None], ym[0, 0, -2:], pm))
     dm = ph[:, 1] - ph[:, 0]
     wrap = lambda d: np.angle(np.exp(1j * d))
     assert abs(wrap(da[0] - dm[0])) < 0.03  # mid-way (reference: -0.653 vs -0.668 at k = 1e-3)
@@ -165,15 +168,16 @@ def test_phase_reduction_follows_averaged_network(cycle, table, rng):
     assert np.abs(diff).max() < 0.1 * np.abs(moved).max()
 
 
-def _fd_check(model, params, y0, t1, targets, names, options, rel, inputs=None, outputs=(-1,)):
+def _fd_check(model, params, y0, t1, targets, names, options, rel, inputs=None, outputs=(-1,), kind="distance"):
     """Adjoint gradient vs central differences of the same loss, from forward integrations (engine.integrate)."""
-    loss, grad = ENGINE.final_state_loss_and_grad(model, params, y0, t1, FinalLoss(targets, outputs), inputs=inputs,
-                                                  options=options)
+    loss, grad = ENGINE.final_state_loss_and_grad(model, params, y0, t1, FinalLoss(targets, outputs, kind),
+                                                  inputs=inputs, options=options)
 
     def value(p):
         y1 = ENGINE.integrate(model, p, y0, [t1], inputs=inputs, options=options)[..., -1, :, :]
-        phi = np.asarray(om.DYNAMICS[model].phase(t1, y1, p))[..., list(outputs)]
-        return float(np.mean(0.5 * np.mean(1 - np.cos(phi - targets[:, None, :]), axis=-1)))
+        d = np.asarray(om.DYNAMICS[model].phase(t1, y1, p))[..., list(outputs)] - targets[:, None, :]
+        cost = 0.5 * np.mean(1 - np.cos(d), axis=-1) if kind == "distance" else -np.sum(np.log1p(np.cos(d)), axis=-1)
+        return float(np.mean(cost))
 
     assert value(params) == pytest.approx(float(loss), rel=1e-9)
     for name, idx, step in names:
@@ -189,23 +193,29 @@ def _fd_check(model, params, y0, t1, targets, names, options, rel, inputs=None, 
     return loss, grad
 
 
+# The averaged-model tests below share one network shape, inputs and loss (the log cost of unit 4): 5 cells,
+# 2 samples x 2 initial states, so that the adjoint program is compiled once for all of them.
+N_AVG = 5
+X_AVG = np.array([[np.pi / 2, -np.pi / 2], [np.pi / 2, np.pi / 2]])
+TARGETS_AVG = np.array([[np.pi / 2], [-np.pi / 2]])
+LOSS_AVG = FinalLoss(TARGETS_AVG, outputs=(4,), kind="log")
+
+
 def test_adjoint_gradient_averaged_model_matches_finite_differences(cycle, table, rng):
-    n = 5
+    n = N_AVG
     A = rng.uniform(-1, 1, (n, n)) * 3e-3
     K = (A + A.T) * (1 - np.eye(n))
     p = om.averaged_params(table, K, rng.uniform(0, 3e-3, n), rng.uniform(-np.pi, np.pi, n), f_in=1e-2,
                            frame=cycle.shift)
     phi0 = rng.uniform(-np.pi, np.pi, (2, 2, n))
     y0 = cycle.amplitude * np.stack([np.cos(phi0), np.sin(phi0)], -1)
-    x = np.array([[np.pi / 2, -np.pi / 2], [np.pi / 2, np.pi / 2]])
-    targets = np.array([[np.pi / 2], [-np.pi / 2]])
     names = [("K", (0, 4), 1e-6), ("K", (2, 3), 1e-6), ("f", (3,), 1e-6), ("psi", (4,), 1e-5), ("f_in", (), 1e-6)]
-    loss, grad = _fd_check("optomech-averaged", p, y0, 3000.0, targets, names, AVG, 1e-5, inputs=x)
-    assert 0 < loss < 1
+    loss, grad = _fd_check("optomech-averaged", p, y0, 3000.0, TARGETS_AVG, names, AVG, 1e-5, inputs=X_AVG,
+                           outputs=LOSS_AVG.outputs, kind=LOSS_AVG.kind)
+    assert -np.log(2) < loss < np.inf  # the log cost's range (-log 2: every output on its target)
     # the stiff solver (Kvaerno5) gives the same gradient to its tolerance
     opts = IntegrateOptions(method="kvaerno5", rtol=1e-9, atol=1e-9, max_steps=4096, saved_states=4096)
-    _, g = ENGINE.final_state_loss_and_grad("optomech-averaged", p, y0, 3000.0, FinalLoss(targets), inputs=x,
-                                            options=opts)
+    _, g = ENGINE.final_state_loss_and_grad("optomech-averaged", p, y0, 3000.0, LOSS_AVG, inputs=X_AVG, options=opts)
     np.testing.assert_allclose(g["K"], grad["K"], rtol=1e-4, atol=1e-6 * np.abs(grad["K"]).max())
 
 
@@ -221,7 +231,7 @@ def test_adjoint_gradient_microscopic_model_matches_finite_differences(cycle):
 
 @pytest.mark.parametrize("model", ["optomech-averaged", "optomech-phase"])
 def test_steady_state_gradient_matches_finite_differences_and_long_dynamics(cycle, table, rng, model):
-    n = 5
+    n = N_AVG
     A = rng.uniform(-1, 1, (n, n)) * 3e-3
     K = (A + A.T) * (1 - np.eye(n))
     f, psi = rng.uniform(0, 1e-2, n), rng.uniform(-np.pi, np.pi, n)
@@ -232,9 +242,7 @@ def test_steady_state_gradient_matches_finite_differences_and_long_dynamics(cycl
     else:
         p = om.phase_params(cycle, K, f, psi, f_in=2e-2)
         y0 = rng.uniform(-np.pi, np.pi, (2, 2, n, 1))
-    x = np.array([[np.pi / 2, -np.pi / 2], [np.pi / 2, np.pi / 2]])
-    targets = np.array([[np.pi / 2], [-np.pi / 2]])
-    spec = FinalLoss(targets, outputs=(4,), kind="log")
+    x, spec = X_AVG, LOSS_AVG
     opts = SteadyStateOptions(tol=1e-12)
     loss, grad, ok = ENGINE.steady_state_loss_and_grad(model, p, y0, spec, inputs=x, options=opts)
     assert ok.shape == (2, 2) and ok.all()
@@ -264,19 +272,20 @@ def test_steady_state_rejects_time_dependent_models(cycle):
 
 
 def test_engine_method_and_runs_axis(cycle, table, rng):
-    n = 3
+    n = N_AVG  # each run alone: the shapes and loss of the adjoint test (compiled once)
     K = np.stack([np.full((n, n), k) * (1 - np.eye(n)) for k in (1e-3, -1e-3)])
     base = om.averaged_params(table, K[0], np.zeros(n), np.zeros(n), frame=cycle.shift)
     p = {k: np.stack([v, v]) for k, v in base.items()}
     p["K"] = K
-    phi0 = rng.uniform(-np.pi, np.pi, (2, 1, 2, n))
+    phi0 = rng.uniform(-np.pi, np.pi, (2, 2, 2, n))
     y0 = cycle.amplitude * np.stack([np.cos(phi0), np.sin(phi0)], -1)
-    spec = FinalLoss(np.zeros((1, 1)), outputs=(2,))
-    loss, grad = ENGINE.final_state_loss_and_grad("optomech-averaged", p, y0, 500.0, spec, options=AVG)
+    loss, grad = ENGINE.final_state_loss_and_grad("optomech-averaged", p, y0, 500.0, LOSS_AVG, inputs=X_AVG,
+                                                  options=AVG)
     assert loss.shape == (2,) and grad["K"].shape == (2, n, n) and "growth" not in grad
     for r in range(2):
         one = {k: v[r] for k, v in p.items()}
-        l1, g1 = ENGINE.final_state_loss_and_grad("optomech-averaged", one, y0[r], 500.0, spec, options=AVG)
+        l1, g1 = ENGINE.final_state_loss_and_grad("optomech-averaged", one, y0[r], 500.0, LOSS_AVG, inputs=X_AVG,
+                                                  options=AVG)
         assert l1 == pytest.approx(loss[r], rel=1e-12)
         np.testing.assert_allclose(g1["K"], grad["K"][r], rtol=1e-10, atol=1e-14)
 

@@ -101,11 +101,25 @@ def test_xy_tasks_take_the_fixed_horizon_protocol(tmp_path):
     assert DigitsConfig().training().relax == RelaxOptions()  # the default: Newton
 
 
-def test_failing_point_is_recorded_and_others_complete(tmp_path):
-    # a learning rate of 1e300 overflows the parameters at the first update: the task itself raises
-    study = load_study(_study(tmp_path, "learning_rate = [1e300, 0.1]"))
+@pytest.fixture(scope="module")
+def failing_run(tmp_path_factory):
+    """One run of a two-point study whose first point fails: a learning rate of 1e300 overflows the parameters at
+    the first update (the task itself raises). Returns (study, summary); the tests that use it copy it to change it."""
+    study = load_study(_study(tmp_path_factory.mktemp("failing"), "learning_rate = [1e300, 0.1]"))
+    return study, run_study(study, progress=False)
+
+
+@pytest.fixture(scope="module")
+def sizes_run(tmp_path_factory):
+    """One local run of a study of two network sizes (XY units 0..3 and 0..4)."""
+    study = load_study(_study(tmp_path_factory.mktemp("sizes"), "n_units = [4, 5]"))
+    assert not run_study(study, progress=False).failed
+    return study
+
+
+def test_failing_point_is_recorded_and_others_complete(failing_run):
+    study, summary = failing_run
     failing = "learning_rate-1e+300"
-    summary = run_study(study, progress=False)
     assert summary.done == 1 and list(summary.failed) == [failing]
     assert "NaN or infinite" in summary.failed[failing]
     assert (study.points_dir / "learning_rate-0.1.nc").exists() and (study.points_dir / f"{failing}.error.json").exists()
@@ -116,6 +130,7 @@ def test_failing_point_is_recorded_and_others_complete(tmp_path):
     assert list(back.role.sel(learning_rate=1e300).values) == [""] * 5
     assert back.role.sel(learning_rate=0.1).values[0] == "input"
     assert list(back.point.values) == [failing, "learning_rate-0.1"]
+    np.testing.assert_array_equal(back.learning_rate.values, [1e300, 0.1])  # a float axis
     assert back.point_attrs.sel(learning_rate=1e300).item() == ""
     provenance = json.loads(back.point_attrs.sel(learning_rate=0.1).item())  # each point's provenance is kept
     assert provenance["config"]["learning_rate"] == 0.1 and "pyosc_version" in provenance
@@ -123,7 +138,8 @@ def test_failing_point_is_recorded_and_others_complete(tmp_path):
 
 
 def test_sigkill_midway_then_resume(tmp_path):
-    path = _study(tmp_path, "n_units = [3, 4, 5]\nseed = [0, 1]", name="k")
+    # two network sizes: the runner is killed while its worker compiles the second size, after the first two points
+    path = _study(tmp_path, "n_units = [3, 4]\nseed = [0, 1]", name="k")
     study = load_study(path)
     cmd = [sys.executable, "-m", "pyosc", "study", "run", str(path), "--quiet"]
     proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -133,9 +149,9 @@ def test_sigkill_midway_then_resume(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker processes
     proc.wait()
     before = sorted(p.name for p in study.points_dir.glob("*.nc"))
-    assert 2 <= len(before) < 6, before
+    assert 2 <= len(before) < 4, before
     summary = run_study(study, progress=False)
-    assert summary.skipped == len(before) and summary.done == 6 - len(before) and not summary.failed
+    assert summary.skipped == len(before) and summary.done == 4 - len(before) and not summary.failed
     files = sorted(study.points_dir.glob("*.nc"))
     assert [f.stem for f in files] == sorted(p.name for p in study.points())  # each point exactly once
     assert not list(study.points_dir.glob(".*.tmp"))
@@ -175,34 +191,30 @@ def test_workers_end_with_a_killed_runner(tmp_path):
     assert not orphans
 
 
-def test_dask_local_cluster_matches_local_executor(tmp_path):
+def test_dask_local_cluster_matches_local_executor(sizes_run, tmp_path):
     pytest.importorskip("dask.distributed")
-    local = load_study(_study(tmp_path / "a", "n_units = [4, 5]"))
-    distributed = load_study(_study(tmp_path / "b", "n_units = [4, 5]"))
-    assert not run_study(local, progress=False).failed
+    distributed = load_study(_study(tmp_path, "n_units = [4, 5]"))
     assert not run_study(distributed, executor="dask", workers=2, progress=False).failed
-    a, b = collect(local, lazy=False), collect(distributed, lazy=False)
+    a, b = collect(sizes_run, lazy=False), collect(distributed, lazy=False)
     np.testing.assert_allclose(a.distance.values, b.distance.values, rtol=1e-12)
     np.testing.assert_allclose(a.W.values, b.W.values, rtol=1e-12)
-    back = read_netcdf(collect_to_file(local))  # units 0..3 at N = 4, 0..4 at N = 5: text padded with ""
-    assert back.role.sel(n_units=4).values.tolist() == ["input", "input", "hidden", "output", ""]
 
 
-def test_collected_netcdf_round_trip(tmp_path):
-    study = load_study(_study(tmp_path, "beta = [0.05, 0.1]"))
-    run_study(study, progress=False)
+def test_collected_netcdf_round_trip(sizes_run):
+    study = sizes_run
     lazy = collect(study)
     assert lazy.distance.chunks is not None  # dask-backed
     values = lazy.distance.values
     back = read_netcdf(collect_to_file(study))
     np.testing.assert_array_equal(back.distance.values, values)
-    assert back.distance.dims == ("beta", "run", "iteration")
-    np.testing.assert_array_equal(back.beta.values, [0.05, 0.1])
+    assert back.distance.dims == ("n_units", "run", "iteration")
+    np.testing.assert_array_equal(back.n_units.values, [4, 5])
+    assert back.role.sel(n_units=4).values.tolist() == ["input", "input", "hidden", "output", ""]  # padded text
     assert back.psi.attrs["units"] == "rad" and back.wall_time_s.attrs["units"] == "s"
     assert back.attrs["config"]["base"] == {"n_runs": 2, "n_iterations": 8, "eval_every": 4}
-    assert back.attrs["config"]["axes"]["beta"]["values"] == [[0.05], [0.1]]
-    point = read_netcdf(study.points_dir / "beta-0.05.nc")
-    assert point.attrs["config"]["beta"] == 0.05 and point.attrs["config"]["n_iterations"] == 8
+    assert back.attrs["config"]["axes"]["n_units"]["values"] == [[4], [5]]
+    point = read_netcdf(study.points_dir / "n_units-4.nc")
+    assert point.attrs["config"]["n_units"] == 4 and point.attrs["config"]["n_iterations"] == 8
 
 
 def test_repository_study_files_are_valid():
@@ -269,19 +281,16 @@ def test_points_of_different_sizes_collect_and_plot(tmp_path):
     assert [p.name for p in plot_study(study)] == ["accuracy_curves.png"]
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # the failing point's learning rate
-def test_status_reports_each_point(tmp_path, capsys):
+def test_status_reports_each_point(failing_run, tmp_path, capsys):
     """`pyosc study status`: done (with its time), failed (with the error), started (steps from the checkpoint
     and the time left at that pace) and pending points; nothing is run or changed."""
     from pyosc.cli import main
     from pyosc.results import write_checkpoint
-    from pyosc.studies import run_point, study_status
+    from pyosc.studies import study_status
 
-    path = _study(tmp_path, "learning_rate = [1e300, 0.1, 0.2, 0.3]")
+    path = _copy(failing_run[0], tmp_path)  # learning rate 1e300 failed (the parameters overflow), 0.1 completed
+    path.write_text(path.read_text().replace("learning_rate = [1e300, 0.1]", "learning_rate = [1e300, 0.1, 0.2, 0.3]"))
     study = load_study(path)
-    study.points_dir.mkdir(parents=True)
-    for p in study.points()[:2]:  # a learning rate of 1e300 fails (the parameters overflow), 0.1 completes
-        run_point(study, p)
     write_checkpoint(study.points_dir / "learning_rate-0.2.ckpt.npz", {}, {}, progress=(2, 8), elapsed=30.0)
     files = sorted(study.points_dir.iterdir())
     status = study_status(study)

@@ -179,21 +179,28 @@ class IntegrateOptions:
 class SteadyStateOptions:
     """How to find a stable steady state of an autonomous dynamical model (``steady_state_loss_and_grad``).
 
-    Pseudo-transient continuation: implicit-Euler steps (I / dt - J) dy = f(y) of the flow dy/dt = f(y)
-    whose pseudo-time step dt starts at ``dt0`` (time units) and grows as the residual falls (switched
-    evolution relaxation: dt * |f_old| / |f_new|, between dt / 10 and 10 dt), so the early steps follow the
-    dynamics into a basin and the last ones are Newton steps. A step whose residual grows more than
-    tenfold is rejected (dt / 4). Converged: max |f| < ``tol`` within ``max_iter`` steps at a fixed point
-    whose Jacobian has only eigenvalues with negative real part (a stable, i.e. physically reached, state).
+    The steady state that the dynamics dy/dt = f(y) reach from the initial state: the flow is followed with
+    linearly implicit steps (ode23s, a Rosenbrock method with the exact Jacobian J), each accepted when its local
+    error estimate is at most ``flow_tol`` and no state component changes by more than ``trust`` (the first step
+    is at most ``dt0`` time units), until a certificate shows that Newton's method ends where the flow ends: the
+    symmetric part of -J is positive definite with a margin 2 sqrt(2 L |f|) (L an estimate of the Lipschitz
+    constant of J from its changes along the path), which makes the flow a contraction on a ball around the state
+    holding exactly one equilibrium. Then Newton steps (each at most ``trust``). Converged: max |f| < ``tol``
+    within ``max_iter`` steps at a fixed point whose Jacobian has only eigenvalues with negative real part (a
+    stable, i.e. physically reached, state).
     """
 
     tol: float = 1e-10
     max_iter: int = 200
     dt0: float = 10.0
+    trust: float = 0.3
+    flow_tol: float = 0.01
 
     def __post_init__(self):
         check_positive("tol", self.tol)
         check_positive("dt0", self.dt0)
+        check_positive("trust", self.trust)
+        check_positive("flow_tol", self.flow_tol)
         if int(self.max_iter) < 1:
             raise InvalidInputError(f"max_iter must be >= 1, got {self.max_iter!r}")
 

@@ -17,9 +17,10 @@ with a leading ``runs`` axis give one loss and one gradient per run. A model's t
 such as the averaged model's amplitude table) get no gradient: per-trajectory cotangents of
 thousand-entry tables would dominate the cost of the reverse pass.
 
-Steady states (autonomous models): pseudo-transient continuation (:class:`~pyosc.engines.base.SteadyStateOptions`)
-with the Jacobian from forward-mode autodiff, then the implicit-function gradient at the fixed point: one
-transposed linear solve per state instead of a reverse pass through a trajectory.
+Steady states (autonomous models): the flow followed with linearly implicit (Rosenbrock) steps that use the Jacobian
+from forward-mode autodiff until a convergence certificate, then Newton (:class:`~pyosc.engines.base.SteadyStateOptions`):
+the steady state the dynamics reach from each initial state; then the implicit-function gradient at the fixed point:
+one transposed linear solve per state instead of a reverse pass through a trajectory.
 
 :func:`integrate`, :func:`final_state_loss_and_grad` and :func:`steady_state_loss_and_grad` take validated float64
 arrays (see :class:`~pyosc.engines.base.DynamicsEngine`); :func:`loss_fn`, :func:`steady_loss_fn` and
@@ -114,27 +115,66 @@ def _loss_grad_fn(model: str, options: IntegrateOptions, outputs: tuple[int, ...
     return jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, None, None, None)) if stacked else fn)
 
 
+_D = 1.0 / (2.0 + np.sqrt(2.0))  # ode23s (Shampine & Reichelt 1997): W = I - h D J
+_E32 = 6.0 + np.sqrt(2.0)
+
+
 def _steady_state(f, y0, options: SteadyStateOptions):
-    """Pseudo-transient continuation of dy/dt = f(y) from the flat state y0: (y*, Jacobian at y*, converged)."""
-    eye = jnp.eye(y0.size)
+    """The stable steady state that the flow dy/dt = f(y) reaches from the flat state y0: (y*, Jacobian at y*,
+    converged). See :class:`~pyosc.engines.base.SteadyStateOptions`.
+
+    Flow mode: ode23s steps (W = I - h D J, one LU factorisation per step, three solves), accepted when the local
+    error estimate is at most ``flow_tol`` and no component changes by more than ``trust``. After each accepted step
+    the certificate: with L an estimate of the Lipschitz constant of J (the largest ||J(y') - J(y)||_F / |y' - y|
+    seen along the path, times 2), if the symmetric part of -J is positive definite beyond c = 2 sqrt(2 L |f|), the
+    flow is a contraction on the ball B(y, 2 |f| / sqrt(2 L |f|)) around the state, which holds exactly one
+    equilibrium, the one Newton's method converges to from y (Kantorovich): Newton mode, with steps no longer than
+    ``trust`` (else back to the flow)."""
+    n = y0.size
+    eye = jnp.eye(n)
     norm = lambda r: jnp.max(jnp.abs(r))
+    norm2 = lambda r: jnp.sqrt(jnp.sum(r * r))
+    jac = jax.jacfwd(f)
 
     def body(s):
-        y, r, dt, k = s
-        y_new = y + jnp.linalg.solve(eye / dt - jax.jacfwd(f)(y), r)
+        y, r, J, dt, mode, lip, k = s
+        newton = mode == 1
+        h = jnp.where(newton, 1.0, dt)
+        lu = jax.scipy.linalg.lu_factor(jnp.where(newton, -J, eye - h * _D * J))
+        solve = lambda b: jax.scipy.linalg.lu_solve(lu, b)
+        k1 = solve(r)
+        r1 = f(y + jnp.where(newton, k1, 0.5 * h * k1))
+        k2 = solve(r1 - k1) + k1
+        dy = jnp.where(newton, k1 + solve(r1), h * k2)  # Newton mode: a Newton step and a chord step
+        y_new = y + dy
         r_new = f(y_new)
-        ok = jnp.all(jnp.isfinite(r_new)) & (norm(r_new) < 10 * norm(r))
-        grow = jnp.clip(norm(r) / jnp.maximum(norm(r_new), 1e-300), 0.1, 10.0)
-        return (jnp.where(ok, y_new, y), jnp.where(ok, r_new, r), jnp.minimum(jnp.where(ok, dt * grow, dt / 4), 1e12),
-                k + 1)
+        err = norm(h * (k1 - 2 * k2 + solve(r_new - _E32 * (k2 - r1) - 2 * (k1 - r)))) / 6
+        big = norm(dy)
+        finite = jnp.all(jnp.isfinite(r_new)) & jnp.isfinite(err)
+        ok = finite & (big <= options.trust) & (newton | (err <= options.flow_tol))
+        J_new = jac(jnp.where(ok, y_new, y))
+        lip = jnp.where(ok, jnp.maximum(lip, 2 * jnp.sqrt(jnp.sum((J_new - J) ** 2)) / jnp.maximum(norm2(dy), 1e-300)),
+                        lip)
+        y, r, J = jnp.where(ok, y_new, y), jnp.where(ok, r_new, r), jnp.where(ok, J_new, J)
+        c = 2 * jnp.sqrt(2 * lip * norm2(r))
+        sym = -0.5 * (J + J.T) - c * eye
+        certified = ok & (lip > 0) & jnp.all(jnp.isfinite(jnp.linalg.cholesky(sym)))
+        mode = jnp.where(newton, jnp.where(ok, 1, 0), jnp.where(certified, 1, 0))
+        fac = jnp.clip(0.9 * (options.flow_tol / jnp.maximum(err, 1e-300)) ** (1 / 3), 0.2, 5.0)
+        fac = jnp.minimum(fac, 0.8 * options.trust / jnp.maximum(big, 1e-300))
+        fac = jnp.where(finite, jnp.where(ok, fac, jnp.minimum(fac, 0.5)), 0.25)
+        dt = jnp.where(newton, dt, jnp.minimum(h * fac, 1e12))
+        return y, r, J, dt, mode, lip, k + 1
 
     def cond(s):
-        return (s[3] < options.max_iter) & (norm(s[1]) > options.tol)
+        return (s[6] < options.max_iter) & (norm(s[1]) > options.tol)
 
-    y, r, _, _ = jax.lax.while_loop(cond, body, (y0, f(y0), jnp.asarray(options.dt0, y0.dtype), 0))
-    jac = jax.jacfwd(f)(y)
-    stable = jnp.max(jnp.real(jnp.linalg.eigvals(jac))) < 0
-    return y, jac, (norm(r) <= options.tol) & stable
+    r0 = f(y0)
+    dt0 = jnp.minimum(jnp.asarray(options.dt0, y0.dtype), 0.5 * options.trust / jnp.maximum(norm(r0), 1e-300))
+    y, r, _, _, _, _, _ = jax.lax.while_loop(cond, body, (y0, r0, jac(y0), dt0, 0, jnp.zeros((), y0.dtype), 0))
+    J = jac(y)
+    stable = jnp.max(jnp.real(jnp.linalg.eigvals(J))) < 0
+    return y, J, (norm(r) <= options.tol) & stable
 
 
 def _flat_rhs(dyn: optomech.Dynamics, tables, shape, x):

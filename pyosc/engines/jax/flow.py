@@ -28,11 +28,47 @@ _DP5 = ([[1 / 5], [3 / 40, 9 / 40], [44 / 45, -56 / 15, 32 / 9],
 _EXPLICIT = {"bs3": _BS3, "dp5": _DP5}
 
 
+UNROLL = 10
+"""Factorisations of at most this many (kept) units are unrolled into elementwise arithmetic over the batch, several
+times faster on CPU than a batch of LAPACK calls on small matrices."""
+
+
+def _cholesky(a):
+    """Lower Cholesky factor of a batch of small symmetric matrices (..., n, n): unrolled (a list of rows of
+    entries) for n <= UNROLL, else LAPACK's. NaN where a matrix is not positive definite."""
+    n = a.shape[-1]
+    if n > UNROLL:
+        return jnp.linalg.cholesky(a)
+    L = [[None] * n for _ in range(n)]
+    for j in range(n):
+        d = a[..., j, j] - sum(L[j][k] * L[j][k] for k in range(j))
+        d = jnp.sqrt(jnp.where(d > 0, d, jnp.nan))
+        L[j][j] = d
+        inv = 1.0 / d
+        for i in range(j + 1, n):
+            L[i][j] = (a[..., i, j] - sum(L[i][k] * L[j][k] for k in range(j))) * inv
+    return L
+
+
+def _cho_solve(L, b):
+    """(L L^T)^-1 b for a factor of :func:`_cholesky`, b (..., n)."""
+    if not isinstance(L, list):
+        return cho_solve((L, True), b[..., None])[..., 0]
+    n = len(L)
+    y = []
+    for i in range(n):
+        y.append((b[..., i] - sum(L[i][k] * y[k] for k in range(i))) / L[i][i])
+    x = [None] * n
+    for i in reversed(range(n)):
+        x[i] = (y[i] - sum(L[k][i] * x[k] for k in range(i + 1, n))) / L[i][i]
+    return jnp.stack(x, -1)
+
+
 class _Factor(NamedTuple):
     """Cholesky factor of (the Schur complement on the kept units of) H + mu on the free units, with the maps of the
     eliminated units (see :attr:`pyosc.engines.jax.relax._Ops.eliminate`)."""
 
-    chol: jnp.ndarray
+    chol: object             # see _cholesky
     de: jnp.ndarray          # eliminated diagonal + mu, NaN where <= 0 (empty without elimination)
     forward: object          # r_e -> cross^T (r_e / de)
     back: object             # y_k -> cross y_k
@@ -46,20 +82,19 @@ def _factor(loc, W, mu, plan, ops) -> _Factor:
     t = loc.tables
     schur = ops.block(t, W.kk, k, k) + (loc.diag[..., k] + mu_)[..., None] * jnp.eye(nk)
     if not ne:
-        return _Factor(jnp.linalg.cholesky(schur), None, None, None)
+        return _Factor(_cholesky(schur), None, None, None)
     de = loc.diag[..., e] + mu_
     de = jnp.where(de > 0, de, jnp.nan)
     schur_e, _, back = ops.eliminate(t, de, jnp.zeros_like(de))
-    return _Factor(jnp.linalg.cholesky(schur - schur_e), de, lambda r_e: ops.eliminate(t, de, r_e)[1], back)
+    return _Factor(_cholesky(schur - schur_e), de, lambda r_e: ops.eliminate(t, de, r_e)[1], back)
 
 
 def _solve(f: _Factor, r, ne: int):
     """(H + mu)^-1 r with the factor (NaN where H + mu is not positive definite)."""
-    sol = lambda b: cho_solve((f.chol, True), b[..., None])[..., 0]
     if not ne:
-        return sol(r)
+        return _cho_solve(f.chol, r)
     r_e, r_k = r[..., :ne], r[..., ne:]
-    y_k = sol(r_k - f.forward(r_e))
+    y_k = _cho_solve(f.chol, r_k - f.forward(r_e))
     y_e = (r_e - f.back(y_k)) / f.de
     return jnp.concatenate([y_e, y_k], axis=-1)
 
@@ -122,26 +157,46 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options, *, stats=Fal
     def step(per_state, s):
         loc, dt, mode, gtest, iters, k, st = s
         active = gmax(loc.g) > tol
+        tstop = getattr(options, "t_stop", 0.0)
+        if tstop:
+            active = active & (st[..., 9] < tstop)
+            dt_keep = dt
+            dt = jnp.minimum(dt, jnp.maximum(tstop - st[..., 9], 1e-12))
         c, gn = shift(loc, per_state[1])
         test = active & (mode == 0) & (c < jnp.min(loc.diag, axis=-1)) & (gn < 0.25 * gtest)
-        mu = jnp.where(mode == 1, 0.0, jnp.where(test, -c, 1.0 / (D * dt)))
+        rodas = getattr(options, "scheme", "ode23s") == "rodas3"
+        mu = jnp.where(mode == 1, 0.0, jnp.where(test, -c, (2.0 if rodas else 1.0 / D) / dt))
         f = _factor(loc, W, mu, plan, ops)
         m_, h_ = mu[..., None], dt[..., None]
         nw = (mode == 1)[..., None]
         F0 = -loc.g
-        z1 = _solve(f, F0, ne)
-        pd = jnp.all(jnp.isfinite(z1), axis=-1)
-        k1 = m_ * z1
-        l1 = ops.local(loc.phi + jnp.where(nw, z1, 0.5 * h_ * k1), per_state)
-        F1 = -l1.g
-        z2 = _solve(f, jnp.where(nw, F1, F1 - k1), ne)
-        k2 = m_ * z2 + k1
-        dphi = h_ * k2
-        big = gmax(dphi)
-        l2 = ops.local(jnp.where(nw, l1.phi + z2, loc.phi + dphi), per_state)
-        F2 = -l2.g
-        k3 = m_ * _solve(f, F2 - E32 * (k2 - F1) - 2 * (k1 - F0), ne)
-        err = gmax(h_ * (k1 - 2 * k2 + k3)) / 6
+        if rodas:  # RODAS3 (Sandu et al. 1997): (H + 2/h) K_i = f(y + sum a_ij K_j) + sum c_ij K_j / h
+            K1 = _solve(f, F0, ne)
+            pd = jnp.all(jnp.isfinite(K1), axis=-1)
+            K2 = _solve(f, F0 + 4.0 / h_ * K1, ne)
+            a3 = jnp.where(nw, 1.0, 2.0)
+            l3 = ops.local(loc.phi + a3 * K1, per_state)
+            K3 = _solve(f, -l3.g + jnp.where(nw, 0.0, (K1 - K2) / h_), ne)
+            l4 = ops.local(loc.phi + a3 * K1 + K3, per_state)
+            K4 = _solve(f, -l4.g + jnp.where(nw, 0.0, (K1 - K2 - 8.0 / 3.0 * K3) / h_), ne)
+            dphi = a3 * K1 + K3 + K4
+            big = gmax(dphi)
+            l2 = ops.local(loc.phi + dphi, per_state)
+            err = gmax(K4)
+        else:
+            z1 = _solve(f, F0, ne)
+            pd = jnp.all(jnp.isfinite(z1), axis=-1)
+            k1 = m_ * z1
+            l1 = ops.local(loc.phi + jnp.where(nw, z1, 0.5 * h_ * k1), per_state)
+            F1 = -l1.g
+            z2 = _solve(f, jnp.where(nw, F1, F1 - k1), ne)
+            k2 = m_ * z2 + k1
+            dphi = h_ * k2
+            big = gmax(dphi)
+            l2 = ops.local(jnp.where(nw, l1.phi + z2, loc.phi + dphi), per_state)
+            F2 = -l2.g
+            k3 = m_ * _solve(f, F2 - E32 * (k2 - F1) - 2 * (k1 - F0), ne)
+            err = gmax(h_ * (k1 - 2 * k2 + k3)) / 6
         flow = (mode == 0) & ~test & active
         ok_flow = (pd & jnp.isfinite(err) & (err <= err_tol) & (big <= cap) & jnp.isfinite(l2.F)
                    & (l2.F <= loc.F + 1e-13 * (1 + jnp.abs(loc.F))))
@@ -149,8 +204,12 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options, *, stats=Fal
         ok_newton = pd & jnp.isfinite(l2.F)
         new_loc = sel((newton & ok_newton) | (flow & ok_flow), l2, loc)
         fac = jnp.clip(0.9 * (err_tol / jnp.maximum(err, 1e-300)) ** (1 / 3), 0.2, 5.0)
-        fac = jnp.minimum(fac, 0.9 * cap / jnp.maximum(big, 1e-300))
+        fac = jnp.minimum(fac, getattr(options, "target", 0.9) * cap / jnp.maximum(big, 1e-300))
         fac = jnp.where(~pd | ~jnp.isfinite(fac), 0.25, jnp.where(ok_flow, fac, jnp.minimum(fac, 0.5)))
+        if tstop:
+            st = st.at[..., 9].add(jnp.where(flow & ok_flow, dt, 0.0))
+            dt = jnp.where(flow & ok_flow & (dt < dt_keep), dt_keep, dt)
+            test = test & False
         dt = jnp.where(flow, jnp.minimum(dt * fac, 1e12), dt)
         mode = jnp.where(test & pd, 1, jnp.where(newton & ~ok_newton, 0, mode))
         gtest = jnp.where(test, gn, gtest)
@@ -182,35 +241,35 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options, *, stats=Fal
     if explicit != "none":
         A, b, eb, q = _EXPLICIT[explicit]
         e_tol, e_cap, stiff = options.exp_tol, options.exp_cap, options.stiff
-        rows = jnp.sum(jnp.abs(W.kk), axis=-1)
-        if ne:
-            rows = jnp.concatenate([jnp.sum(jnp.abs(W.ek), axis=-1), rows + jnp.sum(jnp.abs(W.ek), axis=0)])
 
         def estep(per_state, s):
             loc, dt, on, iters, k, st = s
             active = on & (gmax(loc.g) > tol)
-            lam = jnp.max(jnp.abs(loc.diag) + rows, axis=-1)
-            h = jnp.minimum(dt, stiff / lam)[..., None]
-            ks = [-loc.g]
-            for row in A:
-                ks.append(-ops.local(loc.phi + h * sum(a * kk for a, kk in zip(row, ks) if a), per_state).g)
+            h = dt[..., None]
+            ks, args = [-loc.g], []
+            for row in A[:-1]:
+                args.append(loc.phi + h * sum(a * kk for a, kk in zip(row, ks) if a))
+                ks.append(-ops.local(args[-1], per_state).g)
             dphi = h * sum(bb * kk for bb, kk in zip(b, ks) if bb)
             new = ops.local(loc.phi + dphi, per_state)
             ks.append(-new.g)
             err = gmax(h * sum(e * kk for e, kk in zip(eb, ks) if e))
             big = gmax(dphi)
+            # stiffness (Hairer): stages 6 and 7 are at the same time; |k7 - k6| / |y7 - y6| ~ the curvature
+            dk, dy = ks[6] - ks[5], new.phi - args[-1]
+            lam = jnp.sqrt(jnp.sum(dk * dk, axis=-1) / jnp.maximum(jnp.sum(dy * dy, axis=-1), 1e-300))
             ok = (active & jnp.isfinite(err) & (err <= e_tol) & (big <= e_cap) & jnp.isfinite(new.F)
                   & (new.F <= loc.F + 1e-13 * (1 + jnp.abs(loc.F))))
             fac = jnp.clip(0.9 * (e_tol / jnp.maximum(err, 1e-300)) ** (1 / q), 0.2, 5.0)
             fac = jnp.minimum(fac, 0.9 * e_cap / jnp.maximum(big, 1e-300))
             fac = jnp.where(jnp.isfinite(fac), jnp.where(ok, fac, jnp.minimum(fac, 0.5)), 0.25)
             hn = h[..., 0] * fac
-            lam_new = jnp.max(jnp.abs(new.diag) + rows, axis=-1)
-            on_next = active & ~(ok & (hn > stiff / jnp.where(ok, lam_new, lam)))  # stiff from here: Rosenbrock
+            on_next = active & (hn * lam <= stiff)  # stability, not accuracy, would limit the step: Rosenbrock
             loc = sel(ok, new, loc)
-            dt = jnp.where(active, hn, dt)
+            dt = jnp.where(active, jnp.where(on_next, hn, jnp.minimum(hn, stiff / lam)), dt)
             if stats:
-                st = st.at[..., 0].add(ok).at[..., 1].add(active & ~ok).at[..., 10].add(jnp.where(ok, big, 0.0))
+                st = (st.at[..., 0].add(ok).at[..., 1].add(active & ~ok).at[..., 10].add(jnp.where(ok, big, 0.0))
+                      .at[..., 9].add(jnp.where(ok, h[..., 0], 0.0)))
             return loc, dt, on_next, iters + active, k + 1, st
 
         def erun(per_state, state, k, n_left):
@@ -227,6 +286,8 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options, *, stats=Fal
             estate = jax.tree_util.tree_map(lambda a, b, i=moving: a.at[i].set(b), estate, sub)
         loc0, dt0, _, iters0, st0 = estate
         st0 = st0.at[..., 11].set(iters0)
+        if getattr(options, "only_explicit", False):
+            return phi0.at[..., order].set(loc0.phi), zeros > 0, gmax(loc0.g), iters0, st0
         k = 0
     init = (loc0, dt0, jnp.zeros(B, dtype=jnp.int32), zeros + jnp.inf, iters0, st0)
     state, k = run(per_state, init, k, stops[0])
@@ -240,3 +301,24 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options, *, stats=Fal
     stable = jnp.all(jnp.isfinite(_solve(_factor(loc, W, zeros, plan, ops), loc.g, ne)), axis=-1)
     res = (phi0.at[..., order].set(loc.phi), (force <= tol) & stable, force, iters)
     return (*res, st) if stats else res
+
+
+def stable_end(model, p, phi, targets, beta, plan):
+    """Whether the states ``phi`` (B, N) are stable equilibria of the flow on the free units: XY, a positive-definite
+    Hessian of F (a Cholesky factorisation); ONN, a Jacobian of the full velocity (even parts of H included) whose
+    eigenvalues all have negative real parts."""
+    from pyosc.engines.jax.relax import MODELS, _gradient
+
+    order = np.asarray(plan.order, dtype=int)
+    if model == "xy":
+        W, ops, per_state = MODELS[model].ops(p, phi, targets, beta, plan)
+        loc = ops.local(phi[..., order], per_state)
+        zeros = jnp.zeros(phi.shape[:-1])
+        return jnp.all(jnp.isfinite(_solve(_factor(loc, W, zeros, plan, ops), loc.g, plan.n_eliminated)), axis=-1)
+
+    def jacobian(y, target):
+        field = lambda y: -_gradient(MODELS[model].descent, y, p, target, beta, plan)[order]
+        return jax.jacfwd(field)(y)[:, order]
+
+    J = jax.vmap(jacobian)(phi, targets)
+    return jnp.max(jnp.real(jnp.linalg.eigvals(J)), axis=-1) < 0

@@ -390,7 +390,9 @@ def _ode_relax(model, p, phi0, targets, beta, plan, options: RelaxOptions):
     else:
         y, t_end = jax.vmap(solve)(y0, args)
     force = jnp.max(jnp.abs(field(0.0, y, args)), axis=-1)
-    return finish(y), (force < options.tol) & (t_end < options.t_max), force, t_end
+    from pyosc.engines.jax.flow import stable_end  # (flow.py builds on this module)
+    stable = stable_end(model, p, finish(y), targets, beta, plan)  # a state at a saddle is steady but unstable
+    return finish(y), (force < options.tol) & (t_end < options.t_max) & stable, force, t_end
 
 
 def _relax_flat(model, p, phi0, targets, beta, plan, options: RelaxOptions, mu_scale):

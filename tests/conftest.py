@@ -79,3 +79,16 @@ def pytest_xdist_make_scheduler(config, log):
             return next((group for prefix, group in SHARED_WORKER.items() if nodeid.startswith(prefix)), nodeid)
 
     return SharedWorkerScheduling(config, log)
+
+
+@pytest.hookimpl(tryfirst=True)  # before -k and -m deselect
+def pytest_collection_modifyitems(config, items):
+    """Warn about a :data:`SHARED_WORKER` prefix that names no test of a collected file (a renamed test)."""
+    if any("::" in arg for arg in config.args):  # single tests asked for
+        return
+    ids = [item.nodeid for item in items]
+    files = {nodeid.split("::")[0] for nodeid in ids}
+    for prefix in SHARED_WORKER:
+        if prefix.split("::")[0] in files and not any(nodeid.startswith(prefix) for nodeid in ids):
+            config.issue_config_time_warning(pytest.PytestConfigWarning(
+                f"tests/conftest.py: SHARED_WORKER names {prefix!r}, which matches no collected test"), stacklevel=2)

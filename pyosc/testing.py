@@ -582,14 +582,15 @@ class FlowReference:
             for i in range(nk):
                 Li[i] = -np.einsum("ks,kjs->js", L[i, :i], Li[:i]) / L[i, i]
                 Li[i, i] += 1.0 / L[i, i]
-        Sinv = np.einsum("kis,kjs->sij", Li, Li)
-        cho_solve = lambda r: np.einsum("skl,sl->sk", Sinv, r)
+        Li = np.moveaxis(Li, -1, 0)
+        Sinv = np.swapaxes(Li, -1, -2) @ Li
+        cho_solve = lambda r: (Sinv @ r[..., None])[..., 0]
 
         def solve(r):
             if not ne:
                 return cho_solve(r)
-            y_k = cho_solve(r[:, k] - np.einsum("sek,se->sk", cross, r[:, e] / de))
-            return np.concatenate([(r[:, e] - np.einsum("sek,sk->se", cross, y_k)) / de, y_k], axis=-1)
+            y_k = cho_solve(r[:, k] - ((r[:, e] / de)[:, None, :] @ cross)[:, 0])
+            return np.concatenate([(r[:, e] - (cross @ y_k[..., None])[..., 0]) / de, y_k], axis=-1)
 
         return solve, ok
 
@@ -669,24 +670,30 @@ def _wrap(a: np.ndarray) -> np.ndarray:
     return np.abs(np.angle(np.exp(1j * a)))
 
 
-def basin_agreement(engine, case: BasinCase, reference: FlowReference | None = None,
+def basin_agreement(engine, case: BasinCase, reference: tuple[np.ndarray, np.ndarray] | None = None,
                     options: RelaxOptions = RelaxOptions()) -> tuple[float, list[str], np.ndarray]:
-    """(share of states whose relaxation by ``engine`` with ``options`` ends within 1e-6 rad (mod 2 pi, every free
-    unit) of the flow's equilibrium, a line per disagreement with both end states and their energies, the
-    max phase differences). States the reference does not settle count as disagreements."""
-    reference = reference or FlowReference(case.model, case.params, case.topology)
+    """Whether ``engine.relax`` with ``options`` ends where the flow ends, state by state.
+
+    ``reference``: the flow's end states and whether each settled, as :meth:`FlowReference.relax` returns them
+    (computed here when None; the free units are compared, the others may hold anything). Returns the share of
+    states whose relaxation converged within 1e-6 rad (mod 2 pi, on every free unit) of the flow's equilibrium, a
+    line per other state with both end states and their energies, and the max phase differences. States the
+    reference did not settle count as disagreements."""
+    if reference is None:
+        reference = FlowReference(case.model, case.params, case.topology).relax(case.phi0)[:2]
     eq = engine.relax(case.model, case.params, case.phi0, case.topology, options=options)
-    ref, ref_ok, _ = reference.relax(case.phi0)
     free = ~case.topology.clamped
+    ref = np.where(free, reference[0], case.phi0)
     d = np.max(_wrap(eq.phi - ref)[..., free], axis=-1)
-    bad = (d > 1e-6) | ~eq.converged | ~ref_ok
+    bad = (d > 1e-6) | ~eq.converged | ~reference[1]
+    runs = np.ndim(case.params["W"]) == 3
     lines = []
     for ix in zip(*np.nonzero(bad)):
-        p = {k: (v[ix[0]] if reference.runs else v) for k, v in case.params.items()}
+        p = {k: (v[ix[0]] if runs else v) for k, v in case.params.items()}
         e_eng, e_ref = (float(energy(case.model, p, a[ix])) for a in (eq.phi, ref))
         fmt = lambda a, ix=ix: np.array2string(np.angle(np.exp(1j * a[ix][free])), precision=4, max_line_width=10**6)
         lines.append(f"{case.name} state {tuple(int(i) for i in ix)}: max |dphi| {d[ix]:.3g} rad, E {e_eng:.6f} vs "
-                     f"flow {e_ref:.6f} (converged {bool(eq.converged[ix])}, flow settled {bool(ref_ok[ix])})\n"
+                     f"flow {e_ref:.6f} (converged {bool(eq.converged[ix])}, flow settled {bool(reference[1][ix])})\n"
                      f"    phi0   {fmt(case.phi0)}\n    engine {fmt(eq.phi)}\n    flow   {fmt(ref)}")
     return 1.0 - bad.mean(), lines, d
 
@@ -695,9 +702,9 @@ def check_relaxation_follows_the_flow(engine, cases: list[BasinCase] | None = No
                                       min_agreement: float = 0.999) -> None:
     """The default relaxation ends in the basin that the gradient flow reaches from each initial state (within
     1e-6 rad of the flow's equilibrium, :class:`FlowReference`) for at least ``min_agreement`` of the states of each
-    case; every disagreement is reported with both end states. Default cases (:func:`basin_cases`): the XOR network
-    (N = 5, 100 random networks x 4 samples x 3 initial states) at its initial parameters, and a small layered
-    network [4, 12, 3] with random couplings (1,200 states)."""
+    case; every disagreement is reported with both end states. Default case (:func:`basin_cases`): XOR (N = 5,
+    100 random networks x 4 samples x 3 initial states), where pseudo-transient continuation misses 17 of 1,200;
+    ``tests/test_relaxation_basin.py`` adds digits networks at initial and trained parameters."""
     if "xy" not in _energy_models(engine):
         return
     for case in cases if cases is not None else basin_cases():
@@ -708,25 +715,15 @@ def check_relaxation_follows_the_flow(engine, cases: list[BasinCase] | None = No
 
 
 def basin_cases() -> list[BasinCase]:
-    """The cases of :func:`check_relaxation_follows_the_flow` that need no data files."""
+    """The default cases of :func:`check_relaxation_follows_the_flow` (no data files needed)."""
     from pyosc.data.datasets import xor
     from pyosc.models import xy
 
     topo = T.all_to_all(5, 2, 1)
     p = xy.init_params(topo, np.random.default_rng(0), scheme="xor", n_runs=100)
-    data = xor()
-    rng = np.random.default_rng(7)
-    phi0 = rng.uniform(-np.pi, np.pi, (100, 4, 3, 5))
-    phi0[..., :2] = data.x[:, None, :]
-    cases = [BasinCase("XOR N=5 at initialisation", "xy", {"W": p.W, "h": p.h, "psi": p.psi}, topo, phi0)]
-    topo = T.layered([4, 12, 3])
-    rng = np.random.default_rng(3)
-    p = xy.init_params(topo, rng, scheme="layered")
-    phi0 = rng.uniform(-np.pi, np.pi, (100, 12, topo.n_units))
-    phi0[..., :4] = rng.choice([-np.pi / 2, np.pi / 2], (100, 1, 4))
-    cases.append(BasinCase("layered [4, 12, 3], random couplings", "xy", {"W": p.W, "h": p.h, "psi": p.psi}, topo,
-                           phi0))
-    return cases
+    phi0 = np.random.default_rng(7).uniform(-np.pi, np.pi, (100, 4, 3, 5))
+    phi0[..., :2] = xor().x[:, None, :]
+    return [BasinCase("XOR N=5 at initialisation", "xy", {"W": p.W, "h": p.h, "psi": p.psi}, topo, phi0)]
 
 
 _CHECKS: dict[str, Callable] = {

@@ -1,11 +1,22 @@
 import os
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 
-import numpy as np
-import pytest
+# One persistent JAX compilation cache per test run, shared by the xdist workers (they inherit this environment) and
+# the processes the tests start: a program compiled by one of them is loaded, not compiled again, by the others.
+# Three quarters of the suite's time is compilation. Created by the first process (the controller), removed by it.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="pyosc-tests-jax-cache-")
+    os.environ["PYOSC_TESTS_OWN_JAX_CACHE"] = str(os.getpid())
+    os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
+    os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
-import pyosc.models  # noqa: F401  (switches JAX to float64)
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import pyosc.models  # noqa: E402, F401  (switches JAX to float64)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if "PYOSC_DATA_HOME" not in os.environ and SHARED_DATA.is_dir():
@@ -48,6 +59,7 @@ SHARED_WORKER = {
     "tests/test_onn.py::": "onn",
     "tests/test_onn_memory.py::": "onn-memory",
     "tests/test_optomech.py::": "optomech",
+    "tests/test_relaxation_basin.py::": "basin",
     "tests/test_xy_model.py::": "xy-model",
     **{f"tests/test_studies.py::{name}": "studies-failing-run"
        for name in ("test_failing_point_is_recorded_and_others_complete", "test_status_reports_each_point")},
@@ -92,3 +104,8 @@ def pytest_collection_modifyitems(config, items):
         if prefix.split("::")[0] in files and not any(nodeid.startswith(prefix) for nodeid in ids):
             config.issue_config_time_warning(pytest.PytestConfigWarning(
                 f"tests/conftest.py: SHARED_WORKER names {prefix!r}, which matches no collected test"), stacklevel=2)
+
+
+def pytest_unconfigure(config):
+    if os.environ.get("PYOSC_TESTS_OWN_JAX_CACHE") == str(os.getpid()):
+        shutil.rmtree(os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)

@@ -13,10 +13,10 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-import pyosc.models  # noqa: E402, F401  (switches JAX to float64)
+import pyosc.models  # noqa: F401  (switches JAX to float64)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 if "PYOSC_DATA_HOME" not in os.environ and SHARED_DATA.is_dir():

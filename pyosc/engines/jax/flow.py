@@ -33,17 +33,19 @@ that of the flow's integration in phases 1 and 2 (local errors of about ``flow_t
 closer to a basin boundary than the accumulated error may still land on the other side: on the conformance
 suite's networks about 1 state in 2,000 for a layered digits network at initialisation, none on the others) and
 exact after the certificate. Cost: about twice the iterations of the continuation, at a similar cost per
-iteration (the explicit steps need no factorisation; factorisations of up to ``UNROLL`` kept units are unrolled).
+iteration (the explicit steps need no factorisation; small factorisations are unrolled:
+:mod:`pyosc.engines.jax.linalg`).
 """
 from __future__ import annotations
 
 from functools import partial
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import cho_solve
+
+from pyosc.engines.jax.relax import MODELS, _damped_newton_step, _gradient, _stage_sizes, factor, solve
+from pyosc.models import xy
 
 D = 1.0 / (2.0 + np.sqrt(2.0))  # ode23s: W = I + h D H
 E32 = 6.0 + np.sqrt(2.0)
@@ -63,78 +65,9 @@ EXPLICIT_TRUST = 1.0
 STIFF = 3.0
 """An explicit step with h lambda above this would be limited by stability (Dormand-Prince: about 3.3): the state
 goes on with linearly implicit steps."""
-UNROLL = 4
-"""Factorisations of at most this many (kept) units are unrolled into elementwise arithmetic over the batch (XOR: 3):
-several times faster on CPU than a batch of LAPACK calls on tiny matrices, and quick to compile at this size (the
-compile time grows like the cube of the size)."""
 EXPLICIT_STAGES = 3
 """The explicit phase halves its batch at most this many - 1 times (its iteration counts vary little between states;
 fewer loops to compile)."""
-
-
-def _cholesky(a):
-    """Lower Cholesky factor of a batch of symmetric matrices (..., n, n): unrolled (a list of rows of entries) for
-    n <= UNROLL, else LAPACK's. NaN where a matrix is not positive definite."""
-    n = a.shape[-1]
-    if n > UNROLL:
-        return jnp.linalg.cholesky(a)
-    L = [[None] * n for _ in range(n)]
-    for j in range(n):
-        d = a[..., j, j] - sum(L[j][k] * L[j][k] for k in range(j))
-        L[j][j] = jnp.sqrt(jnp.where(d > 0, d, jnp.nan))
-        inv = 1.0 / L[j][j]
-        for i in range(j + 1, n):
-            L[i][j] = (a[..., i, j] - sum(L[i][k] * L[j][k] for k in range(j))) * inv
-    return L
-
-
-def _cho_solve(L, b):
-    """(L L^T)^-1 b for a factor of :func:`_cholesky`, b (..., n)."""
-    if not isinstance(L, list):
-        return cho_solve((L, True), b[..., None])[..., 0]
-    n = len(L)
-    if n == 0:  # every free unit eliminated (e.g. a single output unit): nothing to solve
-        return b
-    y = []
-    for i in range(n):
-        y.append((b[..., i] - sum(L[i][k] * y[k] for k in range(i))) / L[i][i])
-    x = [None] * n
-    for i in reversed(range(n)):
-        x[i] = (y[i] - sum(L[k][i] * x[k] for k in range(i + 1, n))) / L[i][i]
-    return jnp.stack(x, -1)
-
-
-class _Factor(NamedTuple):
-    """H + mu on the free units, factorised: Cholesky factor of (the Schur complement on the kept units of) it and
-    the maps of the eliminated units (:attr:`pyosc.engines.jax.relax._Ops.eliminate`)."""
-
-    chol: object  # see _cholesky
-    de: jnp.ndarray | None  # eliminated diagonal + mu, NaN where <= 0
-    forward: object  # r_e -> cross^T (r_e / de)
-    back: object  # y_k -> cross y_k
-
-
-def _factor(loc, W, mu, plan, ops) -> _Factor:
-    ne = plan.n_eliminated
-    e, k = slice(0, ne), slice(ne, None)
-    nk = loc.phi.shape[-1] - ne
-    t = loc.tables
-    schur = ops.block(t, W.kk, k, k) + (loc.diag[..., k] + mu[..., None])[..., None] * jnp.eye(nk)
-    if not ne:
-        return _Factor(_cholesky(schur), None, None, None)
-    de = loc.diag[..., e] + mu[..., None]
-    de = jnp.where(de > 0, de, jnp.nan)
-    schur_e, _, back = ops.eliminate(t, de, jnp.zeros_like(de))
-    return _Factor(_cholesky(schur - schur_e), de, lambda r_e: ops.eliminate(t, de, r_e)[1], back)
-
-
-def _solve(f: _Factor, r, ne: int):
-    """(H + mu)^-1 r with the factor (NaN where H + mu is not positive definite)."""
-    if not ne:
-        return _cho_solve(f.chol, r)
-    r_e, r_k = r[..., :ne], r[..., ne:]
-    y_k = _cho_solve(f.chol, r_k - f.forward(r_e))
-    return jnp.concatenate([(r_e - f.back(y_k)) / f.de, y_k], axis=-1)
 
 
 def _constants(model, p, plan):
@@ -178,9 +111,6 @@ def _staged(step, done_count, state, per_state, max_iter, sizes, moving):
 def flow_newton_relax(model, p, phi0, targets, beta, plan, options):
     """The relaxation of the module docstring on a flat batch phi0 (B, N), targets (B, n_out):
     (phi, converged, force, iterations)."""
-    from pyosc.engines.jax.relax import MODELS, _stage_sizes
-    from pyosc.models import xy
-
     order = np.asarray(plan.order, dtype=int)
     ne = plan.n_eliminated
     out = np.asarray(plan.outputs, dtype=int)
@@ -193,6 +123,25 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options):
     sizes = _stage_sizes(n_states)
     zeros = jnp.zeros(n_states)
     moving_first = lambda loc: jnp.argsort(-gmax(loc.g))
+
+    def shift(loc, tg):
+        """The certificate's shift c and |g| (module docstring)."""
+        gn = jnp.sqrt(jnp.sum(loc.g * loc.g, axis=-1))
+        on = beta > 0
+        if out.size:
+            d = jnp.angle(jnp.exp(1j * (loc.phi[..., out] - tg)))
+            gE = loc.g.at[..., out].add(-jnp.where(on, beta * xy.log_cost_grad(loc.phi[..., out], tg), 0.0))
+        else:
+            gE = loc.g
+        first = jnp.max(jnp.abs(gE), axis=-1) if model == "xy" else extra
+        R = 2.6 * gn / jnp.maximum(jnp.sqrt(3 * (3 * rho + first) * gn), 1e-300)
+        nudge = 0.0
+        if out.size:  # beta C''' on the outputs over the ball (|d| + R < pi)
+            a = jnp.abs(d) + R[..., None]
+            third = jnp.where(a < 0.99 * np.pi, jnp.sin(a) / (1 + jnp.cos(a)) ** 2, jnp.inf)
+            nudge = jnp.where(on, beta * jnp.max(third, axis=-1), 0.0)
+        L = 3 * rho + nudge + (first + gamma * R if model == "xy" else extra)
+        return jnp.sqrt(3 * L * gn), gn
 
     # 1. explicit flow (Dormand-Prince 5(4)) while not stiff
     e_tol, e_trust = EXPLICIT_TOL * flow_tol, EXPLICIT_TRUST
@@ -228,24 +177,6 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options):
                                         lambda s: jnp.argsort(-s[2].astype(jnp.int32)))
 
     # 2. linearly implicit flow (ode23s) and 3. certified Newton
-    def shift(loc, tg):
-        """The certificate's shift c and |g| (module docstring)."""
-        gn = jnp.sqrt(jnp.sum(loc.g * loc.g, axis=-1))
-        on = beta > 0
-        if out.size:
-            d = jnp.angle(jnp.exp(1j * (loc.phi[..., out] - tg)))
-            gE = loc.g.at[..., out].add(-jnp.where(on, beta * xy.log_cost_grad(loc.phi[..., out], tg), 0.0))
-        else:
-            gE = loc.g
-        first = jnp.max(jnp.abs(gE), axis=-1) if model == "xy" else extra
-        R = 2.6 * gn / jnp.maximum(jnp.sqrt(3 * (3 * rho + first) * gn), 1e-300)
-        nudge = 0.0
-        if out.size:  # beta C''' on the outputs over the ball (|d| + R < pi)
-            a = jnp.abs(d) + R[..., None]
-            third = jnp.where(a < 0.99 * np.pi, jnp.sin(a) / (1 + jnp.cos(a)) ** 2, jnp.inf)
-            nudge = jnp.where(on, beta * jnp.max(third, axis=-1), 0.0)
-        L = 3 * rho + nudge + (first + gamma * R if model == "xy" else extra)
-        return jnp.sqrt(3 * L * gn), gn
 
     def implicit(per_state, s):
         (loc, dt, mode, g_tried, iters), k = s
@@ -253,20 +184,20 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options):
         c, gn = shift(loc, per_state[1])
         test = active & (mode == 0) & (c < jnp.min(loc.diag, axis=-1)) & (gn < 0.25 * g_tried)
         mu = jnp.where(mode == 1, 0.0, jnp.where(test, -c, 1.0 / (D * dt)))
-        f = _factor(loc, W, mu, plan, ops)
+        f = factor(loc, W, mu, plan, ops)
         m_, h_ = mu[..., None], dt[..., None]
         nw = (mode == 1)[..., None]
         F0 = -loc.g
-        z1 = _solve(f, F0, ne)  # Newton mode: the Newton step
+        z1 = solve(f, F0, ne)  # Newton mode: the Newton step
         pd = jnp.all(jnp.isfinite(z1), axis=-1)
         k1 = m_ * z1
         l1 = ops.local(loc.phi + jnp.where(nw, z1, 0.5 * h_ * k1), per_state)
         F1 = -l1.g
-        z2 = _solve(f, jnp.where(nw, F1, F1 - k1), ne)  # Newton mode: a chord step
+        z2 = solve(f, jnp.where(nw, F1, F1 - k1), ne)  # Newton mode: a chord step
         k2 = m_ * z2 + k1
         dphi = h_ * k2
         l2 = ops.local(jnp.where(nw, l1.phi + z2, loc.phi + dphi), per_state)
-        k3 = m_ * _solve(f, -l2.g - E32 * (k2 - F1) - 2 * (k1 - F0), ne)
+        k3 = m_ * solve(f, -l2.g - E32 * (k2 - F1) - 2 * (k1 - F0), ne)
         err = gmax(h_ * (k1 - 2 * k2 + k3)) / 6
         big = gmax(dphi)
         flow = (mode == 0) & ~test & active
@@ -286,7 +217,7 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options):
     (loc, _, _, _, iters), _ = _staged(implicit, lambda s: jnp.sum(gmax(s[0].g) > tol), (init, 0), per_state,
                                        options.max_iter, sizes, lambda s: moving_first(s[0]))
     force = gmax(loc.g)
-    stable = jnp.all(jnp.isfinite(_solve(_factor(loc, W, zeros, plan, ops), loc.g, ne)), axis=-1)
+    stable = jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan, ops)), axis=-1)
     return phi0.at[..., order].set(loc.phi), (force <= tol) & stable, force, iters
 
 
@@ -294,14 +225,12 @@ def stable_end(model, p, phi, targets, beta, plan):
     """Whether the states ``phi`` (B, N) are stable equilibria of the flow on the free units: XY, a positive-definite
     Hessian of F (a Cholesky factorisation); ONN, a Jacobian of the full velocity (even parts of H included) whose
     eigenvalues all have negative real parts."""
-    from pyosc.engines.jax.relax import MODELS, _gradient
-
     order = np.asarray(plan.order, dtype=int)
     if model == "xy":
         W, ops, per_state = MODELS[model].ops(p, phi, targets, beta, plan)
         loc = ops.local(phi[..., order], per_state)
         zeros = jnp.zeros(phi.shape[:-1])
-        return jnp.all(jnp.isfinite(_solve(_factor(loc, W, zeros, plan, ops), loc.g, plan.n_eliminated)), axis=-1)
+        return jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan, ops)), axis=-1)
 
     def jacobian(y, target):
         field = lambda y: -_gradient(MODELS[model].descent, y, p, target, beta, plan)[order]

@@ -46,9 +46,9 @@ import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.linalg import cho_solve
 
 from pyosc.engines.base import EPStep, Equilibrium, RelaxOptions
+from pyosc.engines.jax import linalg
 from pyosc.engines.jax.solvers import SOLVERS
 from pyosc.engines.jax.trig import sincos
 from pyosc.models import onn, xy
@@ -274,26 +274,43 @@ def _xy_elimination(W: _Blocks, ne: int) -> Callable:
     return eliminate
 
 
-def _damped_newton_step(loc: _Local, W: _Blocks, mu, plan, ops: _Ops):
-    """Solve (H + mu) d = -g on the free units; NaN where H + mu is not positive definite."""
+class Factor(NamedTuple):
+    """H + mu on the free units, factorised: Cholesky factor of (the Schur complement on the kept units of) it and
+    the maps of the eliminated units (:attr:`pyosc.engines.jax.relax._Ops.eliminate`)."""
+
+    chol: object  # see pyosc.engines.jax.linalg.cholesky
+    de: jnp.ndarray | None  # eliminated diagonal + mu, NaN where <= 0
+    forward: object  # r_e -> cross^T (r_e / de)
+    back: object  # y_k -> cross y_k
+
+
+def factor(loc: _Local, W: _Blocks, mu, plan: _Plan, ops: _Ops) -> Factor:
+    """H + mu (mu per state) at ``loc``, factorised for :func:`solve`."""
     ne = plan.n_eliminated
     e, k = slice(0, ne), slice(ne, None)
-    mu_ = mu[..., None]
     nk = loc.phi.shape[-1] - ne
     t = loc.tables
-    schur = ops.block(t, W.kk, k, k) + (loc.diag[..., k] + mu_)[..., None] * jnp.eye(nk)
-    rhs_k = loc.g[..., k]
-    if ne:
-        de = loc.diag[..., e] + mu_
-        de = jnp.where(de > 0, de, jnp.nan)
-        schur_e, rhs_e, cross_times = ops.eliminate(t, de, loc.g[..., e])
-        schur, rhs_k = schur - schur_e, rhs_k - rhs_e
-    chol = jnp.linalg.cholesky(schur)
-    y_k = cho_solve((chol, True), rhs_k[..., None])[..., 0]
+    schur = ops.block(t, W.kk, k, k) + (loc.diag[..., k] + mu[..., None])[..., None] * jnp.eye(nk)
     if not ne:
-        return -y_k
-    y_e = (loc.g[..., e] - cross_times(y_k)) / de
-    return -jnp.concatenate([y_e, y_k], axis=-1)
+        return Factor(linalg.cholesky(schur), None, None, None)
+    de = loc.diag[..., e] + mu[..., None]
+    de = jnp.where(de > 0, de, jnp.nan)
+    schur_e, _, back = ops.eliminate(t, de, jnp.zeros_like(de))
+    return Factor(linalg.cholesky(schur - schur_e), de, lambda r_e: ops.eliminate(t, de, r_e)[1], back)
+
+
+def solve(f: Factor, r, ne: int):
+    """(H + mu)^-1 r with the factor of :func:`factor` (NaN where H + mu is not positive definite)."""
+    if not ne:
+        return linalg.cho_solve(f.chol, r)
+    r_e, r_k = r[..., :ne], r[..., ne:]
+    y_k = linalg.cho_solve(f.chol, r_k - f.forward(r_e))
+    return jnp.concatenate([(r_e - f.back(y_k)) / f.de, y_k], axis=-1)
+
+
+def _damped_newton_step(loc: _Local, W: _Blocks, mu, plan, ops: _Ops):
+    """Solve (H + mu) d = -g on the free units; NaN where H + mu is not positive definite."""
+    return -solve(factor(loc, W, mu, plan, ops), loc.g, plan.n_eliminated)
 
 
 def _stage_sizes(n_states: int, smallest: int = 32) -> list[int]:

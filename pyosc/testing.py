@@ -704,7 +704,7 @@ def check_relaxation_follows_the_flow(engine, cases: list[BasinCase] | None = No
     1e-6 rad of the flow's equilibrium, :class:`FlowReference`) for at least ``min_agreement`` of the states of each
     case; every disagreement is reported with both end states. Default case (:func:`basin_cases`): XOR (N = 5,
     100 random networks x 4 samples x 3 initial states), where pseudo-transient continuation misses 17 of 1,200;
-    ``tests/test_relaxation_basin.py`` adds digits networks at initial and trained parameters."""
+    ``tests/test_relaxation_basin.py`` adds digits networks at initial and trained parameters and an ONN network."""
     if "xy" not in _energy_models(engine):
         return
     for case in cases if cases is not None else basin_cases():

@@ -38,13 +38,20 @@ iteration (the explicit steps need no factorisation; small factorisations are un
 """
 from __future__ import annotations
 
-from functools import partial
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pyosc.engines.jax.relax import MODELS, _damped_newton_step, _gradient, _stage_sizes, factor, solve
+from pyosc.engines.jax.relax import (
+    MODELS,
+    _damped_newton_step,
+    _gradient,
+    _select,
+    _stage_sizes,
+    _staged,
+    factor,
+    solve,
+)
 from pyosc.models import xy
 
 D = 1.0 / (2.0 + np.sqrt(2.0))  # ode23s: W = I + h D H
@@ -82,30 +89,6 @@ def _constants(model, p, plan):
     s2, s1 = jnp.sum(n * n * jnp.abs(p.sin)), jnp.sum(n * jnp.abs(p.sin))
     shil = jnp.abs(p.shil[order])
     return rho * s2, jnp.max(2 * rowsum * s1 + h + 2 * shil), jnp.max(rowsum * s2 + h + 4 * shil)
-
-
-def _select(c, a, b):
-    """a where c (per state) else b, for trees of per-state arrays."""
-    return jax.tree_util.tree_map(lambda x, y: jnp.where(c.reshape(c.shape + (1,) * (x.ndim - c.ndim)), x, y), a, b)
-
-
-def _staged(step, done_count, state, per_state, max_iter, sizes, moving):
-    """Run ``step`` on a batch in stages: once at most half of a stage's states still move (``done_count(state)``
-    = how many do), those go on as a batch half the size. ``state[0]`` is the per-state part, ``state[1]`` the
-    iteration counter; ``moving(state)`` ranks the states, moving ones first."""
-    stops = [*sizes[1:], 0]
-
-    def run(per_state, s, n_left):
-        cond = lambda s: (s[1] < max_iter) & (done_count(s[0]) > n_left)
-        return jax.lax.while_loop(cond, partial(step, per_state), s)
-
-    s = run(per_state, state, stops[0])
-    for size, n_left in zip(sizes[1:], stops[1:]):
-        idx = moving(s[0])[:size]
-        take = lambda tree, i=idx: jax.tree_util.tree_map(lambda a: a[i], tree)
-        sub = run(take(per_state), (take(s[0]), s[1]), n_left)
-        s = (jax.tree_util.tree_map(lambda a, b, i=idx: a.at[i].set(b), s[0], sub[0]), sub[1])
-    return s
 
 
 def flow_newton_relax(model, p, phi0, targets, beta, plan, options):

@@ -321,12 +321,33 @@ def _stage_sizes(n_states: int, smallest: int = 32) -> list[int]:
     return sizes
 
 
-def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
-    """Pseudo-transient continuation on a flat batch phi0 (B, N) with targets (B, n_out).
+def _select(c, a, b):
+    """a where c (per state) else b, for trees of per-state arrays."""
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(c.reshape(c.shape + (1,) * (x.ndim - c.ndim)), x, y), a, b)
 
-    A batched loop runs until its slowest state has converged, so it runs in stages: once no more
-    than half of a stage's states are still moving, the moving ones go on as a batch half the size
-    (states are independent: the result is the same, at a fraction of the cost)."""
+
+def _staged(step, done_count, state, per_state, max_iter, sizes, moving):
+    """Run ``step`` on a batch in stages: once at most half of a stage's states still move (``done_count(state)``
+    = how many do), those go on as a batch half the size. ``state[0]`` is the per-state part, ``state[1]`` the
+    iteration counter; ``moving(state)`` ranks the states, moving ones first."""
+    stops = [*sizes[1:], 0]
+
+    def run(per_state, s, n_left):
+        cond = lambda s: (s[1] < max_iter) & (done_count(s[0]) > n_left)
+        return jax.lax.while_loop(cond, partial(step, per_state), s)
+
+    s = run(per_state, state, stops[0])
+    for size, n_left in zip(sizes[1:], stops[1:]):
+        idx = moving(s[0])[:size]
+        take = lambda tree, i=idx: jax.tree_util.tree_map(lambda a: a[i], tree)
+        sub = run(take(per_state), (take(s[0]), s[1]), n_left)
+        s = (jax.tree_util.tree_map(lambda a, b, i=idx: a.at[i].set(b), s[0], sub[0]), sub[1])
+    return s
+
+
+def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
+    """Pseudo-transient continuation on a flat batch phi0 (B, N) with targets (B, n_out), in stages
+    (:func:`_staged`: states are independent, so the result is that of one batch, at a fraction of the cost)."""
     order = np.asarray(plan.order, dtype=int)
     gmax = lambda g: jnp.max(jnp.abs(g), axis=-1)
     W, ops, per_state = MODELS[model].ops(p, phi0, targets, beta, plan)
@@ -334,7 +355,7 @@ def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
     mu0 = mu_scale * jnp.maximum(jnp.max(jnp.abs(loc0.diag), axis=-1), 1e-3)
 
     def step(per_state, s):
-        loc, mu, nu, iters, k = s
+        (loc, mu, nu, iters), k = s
         active = gmax(loc.g) > tol
         d = _damped_newton_step(loc, W, mu, plan, ops)
         trial = ops.local(loc.phi + d, per_state)
@@ -344,26 +365,12 @@ def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
         accept = ok & active
         rho = jnp.clip(actual / jnp.where(predicted > 0, predicted, 1.0), 0.0, 1.0)
         mu = jnp.where(accept, mu * jnp.maximum(1 / 3, 1 - (2 * rho - 1) ** 3), jnp.where(active, mu * nu, mu))
-        loc = jax.tree_util.tree_map(lambda t, c: jnp.where(accept.reshape(accept.shape + (1,) * (t.ndim - 1)), t, c),
-                                     trial, loc)
-        return loc, mu, jnp.where(accept, 2.0, nu * 2.0), iters + active, k + 1
-
-    def run(per_state, state, k, n_left):
-        """Iterate until at most ``n_left`` states still move (or max_iter steps in all)."""
-        cond = lambda s: (s[-1] < max_iter) & (jnp.sum(gmax(s[0].g) > tol) > n_left)
-        *state, k = jax.lax.while_loop(cond, partial(step, per_state), (*state, k))
-        return tuple(state), k
+        return (_select(accept, trial, loc), mu, jnp.where(accept, 2.0, nu * 2.0), iters + active), k + 1
 
     zeros = jnp.zeros(phi0.shape[0])
-    sizes = _stage_sizes(phi0.shape[0])
-    stops = [*sizes[1:], 0]  # a stage ends when its moving states fit in the next one
-    state, k = run(per_state, (loc0, mu0, zeros + 2.0, zeros), 0, stops[0])
-    for size, n_left in zip(sizes[1:], stops[1:]):
-        moving = jnp.argsort(-gmax(state[0].g))[:size]  # every state still moving is among them
-        take = lambda tree, i=moving: jax.tree_util.tree_map(lambda a: a[i], tree)
-        sub, k = run(take(per_state), take(state), k, n_left)
-        state = jax.tree_util.tree_map(lambda a, b, i=moving: a.at[i].set(b), state, sub)
-    loc, _, _, iters = state
+    (loc, _, _, iters), _ = _staged(step, lambda s: jnp.sum(gmax(s[0].g) > tol), ((loc0, mu0, zeros + 2.0, zeros), 0),
+                                    per_state, max_iter, _stage_sizes(phi0.shape[0]),
+                                    lambda s: jnp.argsort(-gmax(s[0].g)))
     force = gmax(loc.g)
     stable = jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan, ops)), axis=-1)
     return phi0.at[..., order].set(loc.phi), (force <= tol) & stable, force, iters

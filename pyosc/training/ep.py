@@ -44,7 +44,7 @@ from pyosc.training.loop import (
     run,
     seed_streams,
 )
-from pyosc.training.optimizers import make_optimizer, state_arrays, state_from_arrays
+from pyosc.training.optimizers import make_optimizer, state_arrays, state_from_arrays, unit_rate
 from pyosc.validation import SEED, check
 
 # per energy model: parameter record, dE/dtheta at phases, and the velocity d phi / dt
@@ -152,7 +152,7 @@ class EPTrainer(Trainer):
         self.iteration = 0  # the iteration being trained (set by step)
         program = None if kick else engine.ep_step_program(model, self._params, topology, relax,
                                                            stacked=n_runs_of(self._params) is not None)
-        self._iterate = None if program is None else _compiled_iteration(program, self.opt, beta)
+        self._iterate = None if program is None else _compiled_iteration(program, unit_rate(self.opt), beta)
         self._masks = {k: jnp.asarray(v) for k, v in trainable.items()}
         self.device_sample, self.sample_data = device_sample, sample_data
         self.scan, self._key = check_count("scan", scan, 0), jax.random.key(seed)
@@ -162,7 +162,7 @@ class EPTrainer(Trainer):
         if scan and (device_sample is None or schedule is not None):
             raise InvalidInputError("scan needs device_sample (the initial states are drawn on the device) and a "
                                     "constant learning rate")
-        self._chunk = None if scan <= 1 else _compiled_chunk(program, self.opt, beta, device_sample, record)
+        self._chunk = None if scan <= 1 else _compiled_chunk(program, unit_rate(self.opt), beta, device_sample, record)
 
     def _factor(self, iteration: int) -> float:
         return 1.0 if self.schedule is None else float(self.schedule(iteration))
@@ -202,8 +202,9 @@ class EPTrainer(Trainer):
                 raise InvalidInputError(f"targets must have shape {(phi0.shape[-3], self.topology.n_outputs)}, "
                                         f"got {targets.shape}")
             state = jax.tree_util.tree_map(jnp.asarray, (self._params, self.opt_state))
+            rate = self._factor(iteration) * self.opt.learning_rate
             self._params, self.opt_state, grads, free, nudged = self._iterate(*state, self._masks, phi0, targets,
-                                                                              self._factor(iteration))
+                                                                              rate)
             as_numpy = lambda eq: Equilibrium(*(np.asarray(a) for a in eq))
             step = EPStep({k: np.asarray(v) for k, v in grads.items()}, as_numpy(free), as_numpy(nudged))
         metrics = self.record(step, batch)
@@ -219,7 +220,7 @@ class EPTrainer(Trainer):
         count = min([stop, first + self.scan] + [s for s in self.snapshot_iterations if s > first]) - first
         state = jax.tree_util.tree_map(jnp.asarray, (self._params, self.opt_state))
         self._params, self.opt_state, metrics = self._chunk(*state, self._masks, self.sample_data, self._key, first,
-                                                            count)
+                                                            self.opt.learning_rate, count)
         metrics = {k: np.asarray(v) for k, v in metrics.items()}
         for i in range(count):
             self._store(self.records, self.n_iterations, first + i, {k: v[i] for k, v in metrics.items()})
@@ -261,14 +262,17 @@ class EPTrainer(Trainer):
 
 
 def _iteration(program: Callable, opt, beta: float) -> Callable:
-    """``(params, opt_state, masks, phi0, targets, factor) -> (params, opt_state, gradient, free, nudged)``, one EP
-    iteration as a JAX function from an engine's EP step ``program`` and the optimizer's update; ``masks``: the
-    trainable entries per parameter name (other parameters stay fixed)."""
+    """``(params, opt_state, masks, phi0, targets, rate) -> (params, opt_state, gradient, free, nudged)``, one EP
+    iteration as a JAX function from an engine's EP step ``program`` at nudging strength ``beta`` and the update of
+    ``opt`` (a :func:`~pyosc.training.optimizers.unit_rate` optimizer) with learning rate ``rate``; ``masks``: the
+    trainable entries per parameter name (other parameters stay fixed). ``rate`` is traced (a sweep over learning
+    rates or a schedule compiles once); ``beta`` is a constant of the program (traced, it would change the last
+    bits of the results)."""
 
-    def iterate(params, opt_state, masks, phi0, targets, factor):
+    def iterate(params, opt_state, masks, phi0, targets, rate):
         grad, free, nudged = program(params, phi0, targets, beta)
         masked = {k: g * masks[k] if k in masks else jnp.zeros_like(g) for k, g in grad.items()}
-        params, opt_state = opt.update(params, masked, opt_state, factor=factor)
+        params, opt_state = opt.update(params, masked, opt_state, factor=rate)
         return params, opt_state, grad, free, nudged
 
     return iterate
@@ -282,21 +286,21 @@ def _compiled_iteration(program: Callable, opt, beta: float) -> Callable:
 
 @lru_cache(maxsize=32)
 def _compiled_chunk(program: Callable, opt, beta: float, device_sample: Callable, record: Callable) -> Callable:
-    """``(params, opt_state, masks, data, key, first, count) -> (params, opt_state, metrics)``: the iterations
-    ``first .. first + count - 1`` (each drawing from its own key, as :meth:`EPTrainer.step` does) compiled into one
-    ``lax.scan``; metrics stacked along a leading iteration axis."""
+    """``(params, opt_state, masks, data, key, first, rate, count) -> (params, opt_state, metrics)``: the
+    iterations ``first .. first + count - 1`` (each drawing from its own key, as :meth:`EPTrainer.step` does)
+    compiled into one ``lax.scan``; metrics stacked along a leading iteration axis."""
     iterate = _iteration(program, opt, beta)
 
-    def chunk(params, opt_state, masks, data, key, first, count):
+    def chunk(params, opt_state, masks, data, key, first, rate, count):
         def body(carry, iteration):
             phi0, targets, batch = device_sample(jax.random.fold_in(key, iteration), data)
-            params, opt_state, grad, free, nudged = iterate(*carry, masks, phi0, targets, 1.0)
+            params, opt_state, grad, free, nudged = iterate(*carry, masks, phi0, targets, rate)
             return (params, opt_state), record(EPStep(grad, Equilibrium(*free), Equilibrium(*nudged)), batch)
 
         (params, opt_state), metrics = jax.lax.scan(body, (params, opt_state), first + jnp.arange(count))
         return params, opt_state, metrics
 
-    return jax.jit(chunk, static_argnums=6)
+    return jax.jit(chunk, static_argnums=7)
 
 
 # --- XY networks on phase datasets -------------------------------------------------------------------------

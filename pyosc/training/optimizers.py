@@ -10,7 +10,7 @@ of Adam's state may then be a traced integer).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,12 @@ class Adam:
 
         new = _map(step, params, m, v)
         return new, (t, m, v)
+
+
+def unit_rate(opt):
+    """``opt`` with learning rate 1: the rule a compiled loop applies with the learning rate as a traced ``factor``
+    (rate x 1.0 x scale is the same number as the optimizer's own factor x rate x scale)."""
+    return replace(opt, learning_rate=1.0)
 
 
 def state_arrays(state) -> dict[str, np.ndarray]:

@@ -43,8 +43,9 @@ def test_ep_memory_beats_hebbian_small(tmp_path):
     shil = np.r_[0.0, np.full(25, config.shil)]
     heb = onn.make_params(hebbian_couplings(np.concatenate([np.ones((3, 1)), xi], axis=1)), H, shil=shil)
     ep = onn.make_params(ds.W.values, H, shil=shil)
-    h_acc, _, h_unc = evaluate_memory(heb, xi, 0.2, 30, np.random.default_rng(9))
-    e_acc, _, e_unc = evaluate_memory(ep, xi, 0.2, 30, np.random.default_rng(9))
+    trials = config.eval_trials  # the shapes of the trainer's own evaluation: no new compilation
+    h_acc, _, h_unc = evaluate_memory(heb, xi, 0.2, trials, np.random.default_rng(9))
+    e_acc, _, e_unc = evaluate_memory(ep, xi, 0.2, trials, np.random.default_rng(9))
     assert h_unc == 0 and e_unc == 0
     assert e_acc >= h_acc + 0.1, (e_acc, h_acc)
     back = read_netcdf(write_netcdf(ds, tmp_path / "mem.nc"))
@@ -54,9 +55,8 @@ def test_ep_memory_beats_hebbian_small(tmp_path):
 
 def test_cli_onn_memory(tmp_path, capsys):
     out = tmp_path / "cli.nc"
-    # the shapes of test_ep_memory_beats_hebbian_small (3 letters, 4 and 30 trials): no new compilation
-    assert main(["train", "onn-memory", "--letters", "KET", "--n-iterations", "2", "--eval-trials", "30",
-                 "--out", str(out), "--quiet"]) == 0
+    # the shapes of test_ep_memory_beats_hebbian_small (3 letters, 4 and 50 trials): no new compilation
+    assert main(["train", "onn-memory", "--letters", "KET", "--n-iterations", "2", "--out", str(out), "--quiet"]) == 0
     assert "exact retrieval: EP" in capsys.readouterr().out
     ds = read_netcdf(out)
     assert ds.attrs["letters"] == "KET" and ds.sizes["iteration"] == 2

@@ -167,6 +167,28 @@ def test_compiled_loop_gives_the_step_by_step_history(tmp_path):
         np.testing.assert_array_equal(resumed[name].values, scanned[name].values, err_msg=name)
 
 
+def test_a_learning_rate_sweep_compiles_once():
+    """The learning rate is an argument of the compiled EP iteration and scan, not a constant: a second run at
+    another rate compiles nothing (and trains at that rate)."""
+    import jax.monitoring
+
+    topo = T.all_to_all(5, 2, 1)
+    p = xy.init_params(topo, np.random.default_rng(3), scheme="xor", n_runs=3)  # compiled for the test above
+    base = EPConfig(n_iterations=4, optimizer="adam", eval_every=0)
+    runs = {scan: train_ep(topo, datasets.xor(), p, replace(base, learning_rate=0.05, scan=scan), progress=False)
+            for scan in (0, 2)}
+    compiled = []
+    listener = lambda event, duration, **kw: compiled.append(event) if event.endswith("backend_compile_duration") else 0
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        for scan, first in runs.items():
+            other = train_ep(topo, datasets.xor(), p, replace(base, learning_rate=0.02, scan=scan), progress=False)
+            assert not np.allclose(other.W.values, first.W.values)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert compiled == []
+
+
 def test_checkpoint_of_other_settings_is_refused_naming_the_keys(tmp_path):
     """A checkpoint written under other settings is never resumed: the error names every key that differs."""
     topo = T.all_to_all(5, 2, 1)

@@ -9,11 +9,11 @@ integration, then converges quadratically. Per state (batched, in the engine's s
 states still moving), three phases:
 
 1. Explicit flow (networks of more than ``EXPLICIT_MIN_FREE`` free units). Dormand-Prince 5(4) steps of the flow
-   (six field evaluations, no factorisation), local error at
-   most ``EXPLICIT_TOL`` x ``flow_tol`` rad and phase changes at most ``EXPLICIT_TRUST`` rad per step, while the
-   flow is not stiff: a state leaves this phase once its step would be limited by stability rather than accuracy
-   (h lambda > ``STIFF``, lambda estimated from the last two stages as in Hairer's DOPRI5). Most of the path from a
-   random start, and the part where errors matter most, is covered here, cheaply and to 5th order.
+   (six field evaluations, no factorisation), local error at most ``EXPLICIT_TOL`` x ``flow_tol`` rad and phase
+   changes at most ``EXPLICIT_TRUST`` rad per step, while the flow is not stiff: a state leaves this phase once its
+   step would be limited by stability rather than accuracy (h lambda > ``STIFF``, lambda estimated from the last two
+   stages as in Hairer's DOPRI5). Most of the path from a random start, and the part where errors matter most, is
+   covered here, cheaply and to 5th order.
 2. Linearly implicit flow. ode23s (the Rosenbrock method of Shampine & Reichelt 1997; W = H + mu with
    mu = 1 / (d h), d = 1 / (2 + sqrt 2), H the analytic Hessian of F on the free units, an independent set of them
    eliminated by a Schur complement; one factorisation, three solves, two field evaluations per step), accepted

@@ -91,7 +91,7 @@ class Adam:
         return new, (t, m, v)
 
 
-def unit_rate(opt):
+def unit_rate(opt: SGD | Adam) -> SGD | Adam:
     """``opt`` with learning rate 1: the rule a compiled loop applies with the learning rate as a traced ``factor``
     (rate x 1.0 x scale is the same number as the optimizer's own factor x rate x scale)."""
     return replace(opt, learning_rate=1.0)

@@ -45,8 +45,8 @@ import numpy as np
 
 from pyosc.engines.jax.relax import (
     MODELS,
-    _damped_newton_step,
     _gradient,
+    _positive_definite,
     _select,
     _stage_sizes,
     _staged,
@@ -208,8 +208,7 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options):
     (loc, _, _, _, iters), _ = _staged(implicit, lambda s: jnp.sum(gmax(s[0].g) > tol), (init, 0), per_state,
                                        options.max_iter, sizes, lambda s: moving_first(s[0]))
     force = gmax(loc.g)
-    stable = jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan, ops)), axis=-1)
-    return phi0.at[..., order].set(loc.phi), (force <= tol) & stable, force, iters
+    return phi0.at[..., order].set(loc.phi), (force <= tol) & _positive_definite(loc, W, plan, ops), force, iters
 
 
 def stable_end(model, p, phi, targets, beta, plan):
@@ -219,9 +218,7 @@ def stable_end(model, p, phi, targets, beta, plan):
     order = np.asarray(plan.order, dtype=int)
     if model == "xy":
         W, ops, per_state = MODELS[model].ops(p, phi, targets, beta, plan)
-        loc = ops.local(phi[..., order], per_state)
-        zeros = jnp.zeros(phi.shape[:-1])
-        return jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan, ops)), axis=-1)
+        return _positive_definite(ops.local(phi[..., order], per_state), W, plan, ops)
 
     def jacobian(y, target):
         field = lambda y: -_gradient(MODELS[model].descent, y, p, target, beta, plan)[order]

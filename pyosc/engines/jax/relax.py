@@ -313,6 +313,11 @@ def _damped_newton_step(loc: _Local, W: _Blocks, mu, plan, ops: _Ops):
     return -solve(factor(loc, W, mu, plan, ops), loc.g, plan.n_eliminated)
 
 
+def _positive_definite(loc: _Local, W: _Blocks, plan, ops: _Ops):
+    """Whether H is positive definite at ``loc`` (per state): a stable equilibrium where the force vanishes."""
+    return jnp.all(jnp.isfinite(_damped_newton_step(loc, W, jnp.zeros(loc.phi.shape[:-1]), plan, ops)), axis=-1)
+
+
 def _stage_sizes(n_states: int, smallest: int = 32) -> list[int]:
     """Batch sizes of the Newton stages: the whole batch, then halves down to ``smallest`` states."""
     sizes = [n_states]
@@ -372,8 +377,7 @@ def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
                                     per_state, max_iter, _stage_sizes(phi0.shape[0]),
                                     lambda s: jnp.argsort(-gmax(s[0].g)))
     force = gmax(loc.g)
-    stable = jnp.all(jnp.isfinite(_damped_newton_step(loc, W, zeros, plan, ops)), axis=-1)
-    return phi0.at[..., order].set(loc.phi), (force <= tol) & stable, force, iters
+    return phi0.at[..., order].set(loc.phi), (force <= tol) & _positive_definite(loc, W, plan, ops), force, iters
 
 
 def _onn_descent(phi, p):

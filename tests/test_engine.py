@@ -150,24 +150,32 @@ def test_params_cross_as_mappings_or_namedtuples(rng):
 
 
 @pytest.mark.parametrize("n_runs", [None, 2])
-def test_staged_newton_matches_one_batch(rng, monkeypatch, n_runs):
-    """The Newton loop shrinks its batch to the states still moving (stages of 128, 64, 32 states here); each
-    state ends where the loop over the whole batch takes it, after the same number of iterations."""
+def test_queued_relaxation_matches_one_batch(rng, monkeypatch, n_runs):
+    """A batch of more than QUEUE_MIN states relaxes through a queue (16 slots of 128 states here); each state ends
+    where the loop over the whole batch takes it, after the same number of iterations."""
+    from pyosc.engines.jax import flow
     from pyosc.engines.jax import relax as jax_relax
 
-    assert jax_relax._stage_sizes(300) == [300, 150, 75, 37] and jax_relax._stage_sizes(12) == [12]
+    assert jax_relax.queue_width(12) == 12 and jax_relax.queue_width(100) == 64
+    assert jax_relax.queue_width(10_000) == 1250
     topo = T.all_to_all(12, 2, 2)
     p = xy.init_params(topo, rng, scheme="all-to-all", n_runs=n_runs)
     x = rng.uniform(-np.pi / 2, np.pi / 2, (16, 2))
     y = datasets.encode_classes(rng.integers(0, 2, 16), 2)
     phi0 = random_phases(rng, x, 8, topo.n_units, n_runs)
     engine, nudge = get_engine("jax"), Nudge(0.5, y)
-    staged = engine.relax("xy", p, phi0, topo, nudge)
-    monkeypatch.setattr(jax_relax, "_stage_sizes", lambda n: [n])
+    def relax(width, options):
+        for module in (jax_relax, flow):
+            monkeypatch.setattr(module, "queue_width", lambda n: width or n)
+        jax_relax._compiled.cache_clear()
+        return [engine.relax("xy", p, phi0, topo, nudge, options) for options in (RelaxOptions(), capped)]
+
+    capped = RelaxOptions(max_iter=8)  # states still moving after 8 iterations are flagged, in both
+    queued, whole = relax(16, capped), relax(None, capped)
     jax_relax._compiled.cache_clear()
-    whole = engine.relax("xy", p, phi0, topo, nudge)
-    jax_relax._compiled.cache_clear()
-    assert staged.converged.all() and whole.converged.all()
-    assert np.mean(whole.work < whole.work.max()) > 0.5  # most states finish well before the slowest
-    np.testing.assert_array_equal(staged.work, whole.work)
-    np.testing.assert_allclose(staged.phi, whole.phi, rtol=0, atol=1e-9)
+    assert queued[0].converged.all() and whole[0].converged.all() and not whole[1].converged.all()
+    assert np.mean(whole[0].work < whole[0].work.max()) > 0.5  # most states finish well before the slowest
+    for a, b in zip(queued, whole):
+        np.testing.assert_array_equal(a.work, b.work)
+        np.testing.assert_array_equal(a.converged, b.converged)
+        np.testing.assert_allclose(a.phi, b.phi, rtol=0, atol=1e-9)

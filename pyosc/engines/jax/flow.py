@@ -5,8 +5,8 @@ EP needs the equilibria that the oscillators' own dynamics d phi/dt = -dF/dphi r
 (F = E + beta C); a relaxation that jumps into another local minimum computes a gradient that the hardware never
 sees. Pseudo-transient continuation (``method="continuation"``) does so for a few % of random starts (20 % on a
 layered digits network at initialisation). This relaxation ends in the flow's basin up to the accuracy of the
-integration, then converges quadratically. Per state (batched, in the engine's stages that halve the batch to the
-states still moving), three phases:
+integration, then converges quadratically. Per state (batched, through the engine's queue of states,
+:func:`~pyosc.engines.jax.relax._queued`), three phases:
 
 1. Explicit flow (networks of more than ``EXPLICIT_MIN_FREE`` free units). Dormand-Prince 5(4) steps of the flow
    (six field evaluations, no factorisation), local error at most ``EXPLICIT_TOL`` x ``flow_tol`` rad and phase
@@ -47,10 +47,10 @@ from pyosc.engines.jax.relax import (
     MODELS,
     _gradient,
     _positive_definite,
+    _queued,
     _select,
-    _stage_sizes,
-    _staged,
     factor,
+    queue_width,
     solve,
 )
 from pyosc.models import xy
@@ -78,11 +78,6 @@ EXPLICIT_MIN_FREE = 16
 implicit flow, whose factorisations are then cheap: the explicit phase would cost more than it saves (XOR, 3 free
 units: 11-12 ms per EP iteration of 100 runs x 4 samples without it, 14-19 ms with it) and doubles the compile time
 of the relaxation. (Digits all-to-all N = 85, 21 free units: 98-120 ms with it, 134-147 ms without.)"""
-EXPLICIT_STAGES = 3
-"""The explicit phase halves its batch at most this many - 1 times (its iteration counts vary little between states;
-fewer loops to compile)."""
-
-
 def _constants(model, p, plan):
     """Parameter-only constants of the certificate: (rho, gamma, extra); see the module docstring."""
     order = np.asarray(plan.order, dtype=int)
@@ -109,9 +104,8 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options):
     rho, gamma, extra = _constants(model, p, plan)
     loc0 = ops.local(phi0[..., order], per_state)
     n_states = phi0.shape[0]
-    sizes = _stage_sizes(n_states)
+    width = queue_width(n_states)
     zeros = jnp.zeros(n_states)
-    moving_first = lambda loc: jnp.argsort(-gmax(loc.g))
 
     def shift(loc, tg):
         """The certificate's shift c and |g| (module docstring)."""
@@ -162,10 +156,8 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options):
 
     dt0, iters0 = 0.2 / jnp.maximum(gmax(loc0.g), 1e-300), zeros
     if order.size > EXPLICIT_MIN_FREE:
-        (loc0, dt0, _, iters0), _ = _staged(explicit, lambda s: jnp.sum(s[2]),
-                                            ((loc0, dt0, gmax(loc0.g) > tol, zeros), 0), per_state,
-                                            options.max_iter, sizes[:EXPLICIT_STAGES],
-                                            lambda s: jnp.argsort(-s[2].astype(jnp.int32)))
+        loc0, dt0, _, iters0 = _queued(explicit, lambda s: s[2], ((loc0, dt0, gmax(loc0.g) > tol, zeros), 0),
+                                       per_state, options.max_iter, width)
 
     # 2. linearly implicit flow (ode23s) and 3. certified Newton
 
@@ -205,8 +197,8 @@ def flow_newton_relax(model, p, phi0, targets, beta, plan, options):
         return (loc, dt, mode, jnp.where(test, gn, g_tried), iters + active), k + 1
 
     init = (loc0, dt0, jnp.zeros(n_states, dtype=jnp.int32), zeros + jnp.inf, iters0)
-    (loc, _, _, _, iters), _ = _staged(implicit, lambda s: jnp.sum(gmax(s[0].g) > tol), (init, 0), per_state,
-                                       options.max_iter, sizes, lambda s: moving_first(s[0]))
+    loc, _, _, _, iters = _queued(implicit, lambda s: gmax(s[0].g) > tol, (init, 0), per_state, options.max_iter,
+                                  width)
     force = gmax(loc.g)
     return phi0.at[..., order].set(loc.phi), (force <= tol) & _positive_definite(loc, W, plan, ops), force, iters
 

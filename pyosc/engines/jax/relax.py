@@ -24,8 +24,9 @@ Three relaxation methods (see :class:`~pyosc.engines.base.RelaxOptions`):
 In both, the Hessian is restricted to the free units; an independent set of free units (e.g. a hidden layer,
 whose units are not coupled to each other) has a diagonal block and is eliminated by a Schur complement, so a
 layered [64, 200, 10] network factorises only a 10 x 10 matrix per state. Converged = max |dphi/dt| < tol and
-a positive-definite Hessian (a stable equilibrium). The loops run in stages that halve the batch to the states
-still moving, so a batch costs about its mean, not its slowest, number of iterations.
+a positive-definite Hessian (a stable equilibrium). A large batch relaxes through a queue (:func:`_queued`): a
+fixed number of slots step together and a slot whose state has settled takes the next one, so a batch costs about
+its mean, not its slowest, number of iterations, in one compiled loop.
 
 * ``"ode"``: diffrax integration of the flow per state, stopped by an event at the steady state
   (XY: free units only, with the same blocks and drive as the Newton loop). Converged also requires a stable
@@ -318,12 +319,14 @@ def _positive_definite(loc: _Local, W: _Blocks, plan, ops: _Ops):
     return jnp.all(jnp.isfinite(_damped_newton_step(loc, W, jnp.zeros(loc.phi.shape[:-1]), plan, ops)), axis=-1)
 
 
-def _stage_sizes(n_states: int, smallest: int = 32) -> list[int]:
-    """Batch sizes of the Newton stages: the whole batch, then halves down to ``smallest`` states."""
-    sizes = [n_states]
-    while sizes[-1] // 2 >= smallest:
-        sizes.append(sizes[-1] // 2)
-    return sizes
+QUEUE_MIN = 64
+"""Batches of more states than this relax in a queue (:func:`_queued`)."""
+
+
+def queue_width(n_states: int) -> int:
+    """States relaxed at a time: the whole batch up to ``QUEUE_MIN`` states, else an eighth of it (at least
+    ``QUEUE_MIN``)."""
+    return n_states if n_states <= QUEUE_MIN else max(QUEUE_MIN, -(-n_states // 8))
 
 
 def _select(c, a, b):
@@ -331,28 +334,45 @@ def _select(c, a, b):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(c.reshape(c.shape + (1,) * (x.ndim - c.ndim)), x, y), a, b)
 
 
-def _staged(step, done_count, state, per_state, max_iter, sizes, moving):
-    """Run ``step`` on a batch in stages: once at most half of a stage's states still move (``done_count(state)``
-    = how many do), those go on as a batch half the size. ``state[0]`` is the per-state part, ``state[1]`` the
-    iteration counter; ``moving(state)`` ranks the states, moving ones first."""
-    stops = [*sizes[1:], 0]
+def _queued(step, moving, state, per_state, max_iter, width):
+    """Run ``step`` until no state moves (``moving(state)``, per state) or after ``max_iter`` steps of a state.
 
-    def run(per_state, s, n_left):
-        cond = lambda s: (s[1] < max_iter) & (done_count(s[0]) > n_left)
-        return jax.lax.while_loop(cond, partial(step, per_state), s)
+    ``state[0]`` holds the per-state arrays (leading axis: states), ``state[1]`` a step counter; ``per_state`` the
+    states' fixed data. Batches of at most ``width`` states step together. Larger ones go through a queue: ``width``
+    slots step together, and a slot whose state has finished takes the next state of the batch, so a batch costs
+    its total number of iterations, not its slowest state's times its size, in one compiled loop. States are
+    independent: each ends where the loop over the whole batch takes it, after the same number of steps."""
+    take = lambda tree, i: jax.tree_util.tree_map(lambda a: a[i], tree)
+    n = jax.tree_util.tree_leaves(state[0])[0].shape[0]
+    if n <= width:
+        cond = lambda s: (s[1] < max_iter) & jnp.any(moving(s[0]))
+        return jax.lax.while_loop(cond, partial(step, per_state), state)[0]
 
-    s = run(per_state, state, stops[0])
-    for size, n_left in zip(sizes[1:], stops[1:]):
-        idx = moving(s[0])[:size]
-        take = lambda tree, i=idx: jax.tree_util.tree_map(lambda a: a[i], tree)
-        sub = run(take(per_state), (take(s[0]), s[1]), n_left)
-        s = (jax.tree_util.tree_map(lambda a, b, i=idx: a.at[i].set(b), s[0], sub[0]), sub[1])
-    return s
+    def body(c):
+        out, work, data, slot, age, queued, k = c
+        work, k = step(data, (work, k))
+        age = age + 1
+        out = jax.tree_util.tree_map(lambda o, w: o.at[slot].set(w, mode="drop"), out, work)
+        done = ~moving(work) | (age >= max_iter)
+        new = queued + jnp.cumsum(done) - 1
+        refill = done & (new < n)
+        fresh = lambda tree, cur: _select(refill, take(tree, jnp.minimum(new, n - 1)), cur)
+        slot = jnp.where(refill, new, jnp.where(done, n, slot))  # finished, none left to take: the slot retires
+        return (out, fresh(state[0], work), fresh(per_state, data), slot, jnp.where(refill, 0, age),
+                queued + jnp.sum(done), k)
+
+    def cond(c):
+        work, slot, age, queued = c[1], c[3], c[4], c[5]
+        return (queued < n) | jnp.any(moving(work) & (age < max_iter) & (slot < n))
+
+    slot = jnp.arange(width)
+    init = (state[0], take(state[0], slot), take(per_state, slot), slot, jnp.zeros(width, dtype=jnp.int32), width,
+            state[1])
+    return jax.lax.while_loop(cond, body, init)[0]
 
 
 def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
-    """Pseudo-transient continuation on a flat batch phi0 (B, N) with targets (B, n_out), in stages
-    (:func:`_staged`: states are independent, so the result is that of one batch, at a fraction of the cost)."""
+    """Pseudo-transient continuation on a flat batch phi0 (B, N) with targets (B, n_out) (:func:`_queued`)."""
     order = np.asarray(plan.order, dtype=int)
     gmax = lambda g: jnp.max(jnp.abs(g), axis=-1)
     W, ops, per_state = MODELS[model].ops(p, phi0, targets, beta, plan)
@@ -373,9 +393,8 @@ def _newton_relax(model, p, phi0, targets, beta, plan, tol, max_iter, mu_scale):
         return (_select(accept, trial, loc), mu, jnp.where(accept, 2.0, nu * 2.0), iters + active), k + 1
 
     zeros = jnp.zeros(phi0.shape[0])
-    (loc, _, _, iters), _ = _staged(step, lambda s: jnp.sum(gmax(s[0].g) > tol), ((loc0, mu0, zeros + 2.0, zeros), 0),
-                                    per_state, max_iter, _stage_sizes(phi0.shape[0]),
-                                    lambda s: jnp.argsort(-gmax(s[0].g)))
+    loc, _, _, iters = _queued(step, lambda s: gmax(s[0].g) > tol, ((loc0, mu0, zeros + 2.0, zeros), 0), per_state,
+                               max_iter, queue_width(phi0.shape[0]))
     force = gmax(loc.g)
     return phi0.at[..., order].set(loc.phi), (force <= tol) & _positive_definite(loc, W, plan, ops), force, iters
 
@@ -410,7 +429,7 @@ def _onn_flow(p, phi0, targets, beta, plan):
     return field, phi0, (targets,), lambda y: y
 
 
-def _ode_relax(model, p, phi0, targets, beta, plan, options: RelaxOptions):
+def _ode_relax(model, p, phi0, targets, beta, plan, options: _Options):
     """diffrax integration of each state (the model's flow) until max |dphi/dt| < tol (or t_max)."""
     field, y0, args, finish = MODELS[model].flow(p, phi0, targets, beta, plan)
     steady = diffrax.Event(lambda t, y, args, **kw: jnp.max(jnp.abs(field(t, y, args))) < options.tol)
@@ -433,7 +452,7 @@ def _ode_relax(model, p, phi0, targets, beta, plan, options: RelaxOptions):
     return finish(y), (force < options.tol) & (t_end < options.t_max) & stable, force, t_end
 
 
-def _relax_flat(model, p, phi0, targets, beta, plan, options: RelaxOptions, mu_scale):
+def _relax_flat(model, p, phi0, targets, beta, plan, options: _Options, mu_scale):
     if options.method == "newton":
         from pyosc.engines.jax.flow import flow_newton_relax  # (flow.py builds on this module)
         return flow_newton_relax(model, p, phi0, targets, beta, plan, options)
@@ -450,7 +469,7 @@ def _relax_batch(model, p, phi0, targets, beta, plan, options, mu_scale):
     return out[0].reshape(s, m, n), *(o.reshape(s, m) for o in out[1:])
 
 
-def _ep_step(model: str, plan: _Plan, options: RelaxOptions, p, phi0, targets, beta):
+def _ep_step(model: str, plan: _Plan, options: _Options, p, phi0, targets, beta):
     """Free relaxation, nudged relaxation from the free equilibrium, EP gradient (a parameter record)."""
     param_grad = MODELS[model].param_grad
     free = _relax_batch(model, p, phi0, targets, 0.0, plan, options, 1.0)
@@ -462,16 +481,49 @@ def _ep_step(model: str, plan: _Plan, options: RelaxOptions, p, phi0, targets, b
     return grad, free, nudged
 
 
+class _Options(NamedTuple):
+    """:class:`~pyosc.engines.base.RelaxOptions` inside a compiled program: the method, integrator, step budget and
+    ``shared_steps`` shape the program (one compilation per value); the tolerances, iteration cap, trust region and
+    time horizon are traced arguments (a program serves every value of them)."""
+
+    method: str
+    integrator: str
+    max_steps: int
+    shared_steps: bool
+    tol: float
+    max_iter: int
+    trust: float
+    flow_tol: float
+    t_max: float
+    rtol: float
+    atol: float
+
+
+_STATIC = _Options._fields[:4]
+
+
+def _static(options: RelaxOptions) -> tuple:
+    return tuple(getattr(options, k) for k in _STATIC)
+
+
+def _numbers(options: RelaxOptions) -> tuple:
+    return tuple(getattr(options, k) for k in _Options._fields[4:])
+
+
 @lru_cache(maxsize=64)
-def _compiled(kind: str, model: str, plan: _Plan, options: RelaxOptions, stacked: bool):
-    """jit-compiled relax / EP step for one model and network structure; vmapped over runs when ``stacked``."""
+def _compiled(kind: str, model: str, plan: _Plan, static: tuple, stacked: bool):
+    """jit-compiled relax / EP step for one model, network structure and static options (:class:`_Options`); vmapped
+    over runs when ``stacked``. Called as ``fn(p, phi0, targets, beta, numbers)``."""
 
-    def relax(p, phi0, targets, beta):
-        return _relax_batch(model, p, phi0, targets, beta, plan, options, 1.0)
+    def relax(p, phi0, targets, beta, numbers):
+        return _relax_batch(model, p, phi0, targets, beta, plan, _Options(*static, *numbers), 1.0)
 
-    fn = {"relax": relax, "ep_step": partial(_ep_step, model, plan, options)}[kind]
+    def ep_step(p, phi0, targets, beta, numbers):
+        return _ep_step(model, plan, _Options(*static, *numbers), p, phi0, targets, beta)
+
+    fn = {"relax": relax, "ep_step": ep_step}[kind]
     if stacked:
-        fn = jax.vmap(fn, in_axes=(0, 0, None, None))
+        fn = jax.vmap(fn, in_axes=(0, 0, None, None, None))
     return jax.jit(fn)
 
 
@@ -483,7 +535,7 @@ def ep_step_program(model: str, topology: Topology, options: RelaxOptions, stack
 
 @lru_cache(maxsize=64)
 def _ep_step_program(model: str, plan: _Plan, options: RelaxOptions, stacked: bool) -> Callable:
-    step = partial(_ep_step, model, plan, options)
+    step = partial(_ep_step, model, plan, _Options(*_static(options), *_numbers(options)))
     if stacked:
         step = jax.vmap(step, in_axes=(0, 0, None, None))
 
@@ -495,8 +547,9 @@ def _ep_step_program(model: str, plan: _Plan, options: RelaxOptions, stacked: bo
 
 
 @lru_cache(maxsize=16)
-def _trajectory_fn(model: str, plan: _Plan, options: RelaxOptions, stacked: bool):
-    def run(p, phi0, targets, beta, times):
+def _trajectory_fn(model: str, plan: _Plan, static: tuple, stacked: bool):
+    def run(p, phi0, targets, beta, times, numbers):
+        options = _Options(*static, *numbers)
         s, m, n = phi0.shape
         tg = jnp.broadcast_to(targets[:, None, :], (s, m, targets.shape[-1])).reshape(s * m, -1)
         field = lambda t, y, args: -_gradient(MODELS[model].descent, y, p, args, beta, plan)
@@ -511,7 +564,7 @@ def _trajectory_fn(model: str, plan: _Plan, options: RelaxOptions, stacked: bool
         return jax.vmap(one)(phi0.reshape(s * m, n), tg).reshape(s, m, times.shape[0], n)
 
     if stacked:
-        run = jax.vmap(run, in_axes=(0, 0, None, None, None))
+        run = jax.vmap(run, in_axes=(0, 0, None, None, None, None))
     return jax.jit(run)
 
 
@@ -543,21 +596,23 @@ def _equilibrium(out) -> Equilibrium:
 def relax(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, targets: np.ndarray,
           beta: float, options: RelaxOptions) -> Equilibrium:
     """:meth:`~pyosc.engines.base.EquilibriumEngine.relax` on validated inputs (``beta`` = 0.0: no nudge)."""
-    fn = _compiled("relax", model, _plan(topology), options, phi0.ndim == 4)
-    return _equilibrium(fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta))
+    fn = _compiled("relax", model, _plan(topology), _static(options), phi0.ndim == 4)
+    return _equilibrium(fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta,
+                           _numbers(options)))
 
 
 def ep_step(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, targets: np.ndarray,
             beta: float, options: RelaxOptions) -> EPStep:
     """:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step` on validated inputs."""
-    fn = _compiled("ep_step", model, _plan(topology), options, phi0.ndim == 4)
-    grad, free, nudged = fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta)
+    fn = _compiled("ep_step", model, _plan(topology), _static(options), phi0.ndim == 4)
+    grad, free, nudged = fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta,
+                            _numbers(options))
     return EPStep({k: np.asarray(v) for k, v in grad._asdict().items()}, _equilibrium(free), _equilibrium(nudged))
 
 
 def trajectory(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, times: np.ndarray,
                targets: np.ndarray, beta: float, options: RelaxOptions) -> np.ndarray:
     """:meth:`~pyosc.engines.base.EquilibriumEngine.trajectory` on validated inputs."""
-    fn = _trajectory_fn(model, _plan(topology), options, phi0.ndim == 4)
+    fn = _trajectory_fn(model, _plan(topology), _static(options), phi0.ndim == 4)
     return np.asarray(fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta,
-                         jnp.asarray(times)))
+                         jnp.asarray(times), _numbers(options)))

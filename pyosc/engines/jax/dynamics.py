@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pyosc.engines.base import FinalLoss, IntegrateOptions, SteadyStateOptions
+from pyosc.engines.jax.options import split, view
 from pyosc.engines.jax.solvers import IMPLICIT, SOLVERS
 from pyosc.errors import ConvergenceError
 from pyosc.models import optomech, registry, xy
@@ -79,17 +80,22 @@ def _flat(y0, x):
     return y0.reshape((s * m,) + y0.shape[2:]), jnp.repeat(x, m, axis=0)
 
 
+STATIC = ("method", "max_steps", "saved_states")
+"""The fields of :class:`~pyosc.engines.base.IntegrateOptions` that shape a compiled program; ``rtol``, ``atol`` and
+``dt`` are traced arguments (:mod:`.options`; :class:`~pyosc.engines.base.SteadyStateOptions` has only numbers)."""
+
+
 @lru_cache(maxsize=32)
-def _trajectory_fn(model: str, options: IntegrateOptions, stacked: bool):
+def _trajectory_fn(model: str, key: tuple, stacked: bool):
     dyn = optomech.DYNAMICS[model]
 
-    def run(p, y0, x, ts):
+    def run(p, y0, x, ts, numbers):
         s, m = y0.shape[:2]
         flat, xf = _flat(y0, x)
-        ys, ok = jax.vmap(lambda y, xi: _solve(dyn, p, xi, y, ts[-1], ts, options))(flat, xf)
+        ys, ok = jax.vmap(lambda y, xi: _solve(dyn, p, xi, y, ts[-1], ts, view(key, numbers)))(flat, xf)
         return ys.reshape((s, m) + ys.shape[1:]), ok
 
-    return jax.jit(jax.vmap(run, in_axes=(0, 0, None, None)) if stacked else run)
+    return jax.jit(jax.vmap(run, in_axes=(0, 0, None, None, None)) if stacked else run)
 
 
 def loss_fn(model: str, options: IntegrateOptions, outputs: tuple[int, ...], kind: str):
@@ -110,9 +116,12 @@ def loss_fn(model: str, options: IntegrateOptions, outputs: tuple[int, ...], kin
 
 
 @lru_cache(maxsize=32)
-def _loss_grad_fn(model: str, options: IntegrateOptions, outputs: tuple[int, ...], kind: str, stacked: bool):
-    fn = jax.value_and_grad(loss_fn(model, options, outputs, kind), has_aux=True)
-    return jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, None, None, None)) if stacked else fn)
+def _loss_grad_fn(model: str, key: tuple, outputs: tuple[int, ...], kind: str, stacked: bool):
+    def fn(p, tables, y0, x, targets, t1, numbers):
+        loss = loss_fn(model, view(key, numbers), outputs, kind)
+        return jax.value_and_grad(loss, has_aux=True)(p, tables, y0, x, targets, t1)
+
+    return jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, None, None, None, None)) if stacked else fn)
 
 
 _D = 1.0 / (2.0 + np.sqrt(2.0))  # ode23s (Shampine & Reichelt 1997): W = I - h D J
@@ -231,9 +240,11 @@ def steady_loss_fn(model: str, options: SteadyStateOptions, outputs: tuple[int, 
 
 
 @lru_cache(maxsize=32)
-def _steady_fn(model: str, options: SteadyStateOptions, outputs: tuple[int, ...], kind: str, stacked: bool):
-    fn = steady_loss_fn(model, options, outputs, kind)
-    return jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, None, None)) if stacked else fn)
+def _steady_fn(model: str, outputs: tuple[int, ...], kind: str, stacked: bool):
+    def fn(p, tables, y0, x, targets, numbers):
+        return steady_loss_fn(model, view((), numbers), outputs, kind)(p, tables, y0, x, targets)
+
+    return jax.jit(jax.vmap(fn, in_axes=(0, 0, 0, None, None, None)) if stacked else fn)
 
 
 def _split(model: str, params: dict[str, np.ndarray]) -> tuple[dict, dict]:
@@ -247,7 +258,9 @@ def integrate(model: str, params: dict[str, np.ndarray], y0: np.ndarray, times: 
               options: IntegrateOptions) -> np.ndarray:
     """:meth:`~pyosc.engines.base.DynamicsEngine.integrate` on validated inputs."""
     p = {k: jnp.asarray(v) for k, v in params.items()}
-    ys, ok = _trajectory_fn(model, options, y0.ndim == 5)(p, jnp.asarray(y0), jnp.asarray(inputs), jnp.asarray(times))
+    key, numbers = split(options, STATIC)
+    ys, ok = _trajectory_fn(model, key, y0.ndim == 5)(p, jnp.asarray(y0), jnp.asarray(inputs), jnp.asarray(times),
+                                                      numbers)
     if not np.all(np.asarray(ok)):
         raise ConvergenceError(f"{int(np.size(ok) - np.sum(ok))} trajectories failed (step budget max_steps="
                                f"{options.max_steps} or a non-finite state); raise max_steps or loosen rtol/atol")
@@ -257,9 +270,11 @@ def integrate(model: str, params: dict[str, np.ndarray], y0: np.ndarray, times: 
 def final_state_loss_and_grad(model: str, params: dict[str, np.ndarray], y0: np.ndarray, t1: float, loss: FinalLoss,
                               inputs: np.ndarray, options: IntegrateOptions) -> tuple[np.ndarray, dict]:
     """:meth:`~pyosc.engines.base.DynamicsEngine.final_state_loss_and_grad` on validated inputs."""
-    fn = _loss_grad_fn(model, options, loss.outputs, loss.kind, y0.ndim == 5)
+    key, numbers = split(options, STATIC)
+    fn = _loss_grad_fn(model, key, loss.outputs, loss.kind, y0.ndim == 5)
     trainable, tables = _split(model, params)
-    (value, ok), grad = fn(trainable, tables, jnp.asarray(y0), jnp.asarray(inputs), jnp.asarray(loss.targets), t1)
+    (value, ok), grad = fn(trainable, tables, jnp.asarray(y0), jnp.asarray(inputs), jnp.asarray(loss.targets), t1,
+                           numbers)
     if not np.all(np.asarray(ok)):
         raise ConvergenceError(f"a trajectory failed (step budget max_steps={options.max_steps} or a non-finite "
                                "state); raise max_steps or loosen rtol/atol")
@@ -269,7 +284,8 @@ def final_state_loss_and_grad(model: str, params: dict[str, np.ndarray], y0: np.
 def steady_state_loss_and_grad(model: str, params: dict[str, np.ndarray], y0: np.ndarray, loss: FinalLoss,
                                inputs: np.ndarray, options: SteadyStateOptions) -> tuple[np.ndarray, dict, np.ndarray]:
     """:meth:`~pyosc.engines.base.DynamicsEngine.steady_state_loss_and_grad` on validated inputs."""
-    fn = _steady_fn(model, options, loss.outputs, loss.kind, y0.ndim == 5)
+    fn = _steady_fn(model, loss.outputs, loss.kind, y0.ndim == 5)
     trainable, tables = _split(model, params)
-    value, grad, ok = fn(trainable, tables, jnp.asarray(y0), jnp.asarray(inputs), jnp.asarray(loss.targets))
+    value, grad, ok = fn(trainable, tables, jnp.asarray(y0), jnp.asarray(inputs), jnp.asarray(loss.targets),
+                         split(options, ())[1])
     return np.asarray(value), {k: np.asarray(v) for k, v in grad.items()}, np.asarray(ok)

@@ -50,6 +50,7 @@ import numpy as np
 
 from pyosc.engines.base import EPStep, Equilibrium, RelaxOptions
 from pyosc.engines.jax import linalg
+from pyosc.engines.jax.options import split, view
 from pyosc.engines.jax.solvers import SOLVERS
 from pyosc.engines.jax.trig import sincos
 from pyosc.models import onn, xy
@@ -429,7 +430,7 @@ def _onn_flow(p, phi0, targets, beta, plan):
     return field, phi0, (targets,), lambda y: y
 
 
-def _ode_relax(model, p, phi0, targets, beta, plan, options: _Options):
+def _ode_relax(model, p, phi0, targets, beta, plan, options):
     """diffrax integration of each state (the model's flow) until max |dphi/dt| < tol (or t_max)."""
     field, y0, args, finish = MODELS[model].flow(p, phi0, targets, beta, plan)
     steady = diffrax.Event(lambda t, y, args, **kw: jnp.max(jnp.abs(field(t, y, args))) < options.tol)
@@ -452,7 +453,7 @@ def _ode_relax(model, p, phi0, targets, beta, plan, options: _Options):
     return finish(y), (force < options.tol) & (t_end < options.t_max) & stable, force, t_end
 
 
-def _relax_flat(model, p, phi0, targets, beta, plan, options: _Options, mu_scale):
+def _relax_flat(model, p, phi0, targets, beta, plan, options, mu_scale):
     if options.method == "newton":
         from pyosc.engines.jax.flow import flow_newton_relax  # (flow.py builds on this module)
         return flow_newton_relax(model, p, phi0, targets, beta, plan, options)
@@ -469,7 +470,7 @@ def _relax_batch(model, p, phi0, targets, beta, plan, options, mu_scale):
     return out[0].reshape(s, m, n), *(o.reshape(s, m) for o in out[1:])
 
 
-def _ep_step(model: str, plan: _Plan, options: _Options, p, phi0, targets, beta):
+def _ep_step(model: str, plan: _Plan, options, p, phi0, targets, beta):
     """Free relaxation, nudged relaxation from the free equilibrium, EP gradient (a parameter record)."""
     param_grad = MODELS[model].param_grad
     free = _relax_batch(model, p, phi0, targets, 0.0, plan, options, 1.0)
@@ -481,45 +482,21 @@ def _ep_step(model: str, plan: _Plan, options: _Options, p, phi0, targets, beta)
     return grad, free, nudged
 
 
-class _Options(NamedTuple):
-    """:class:`~pyosc.engines.base.RelaxOptions` inside a compiled program: the method, integrator, step budget and
-    ``shared_steps`` shape the program (one compilation per value); the tolerances, iteration cap, trust region and
-    time horizon are traced arguments (a program serves every value of them)."""
-
-    method: str
-    integrator: str
-    max_steps: int
-    shared_steps: bool
-    tol: float
-    max_iter: int
-    trust: float
-    flow_tol: float
-    t_max: float
-    rtol: float
-    atol: float
-
-
-_STATIC = _Options._fields[:4]
-
-
-def _static(options: RelaxOptions) -> tuple:
-    return tuple(getattr(options, k) for k in _STATIC)
-
-
-def _numbers(options: RelaxOptions) -> tuple:
-    return tuple(getattr(options, k) for k in _Options._fields[4:])
+STATIC = ("method", "integrator", "max_steps", "shared_steps")
+"""The fields of :class:`~pyosc.engines.base.RelaxOptions` that shape a compiled relaxation (one compilation per
+value); the others (tolerances, iteration cap, trust region, horizon) are traced arguments (:mod:`.options`)."""
 
 
 @lru_cache(maxsize=64)
-def _compiled(kind: str, model: str, plan: _Plan, static: tuple, stacked: bool):
-    """jit-compiled relax / EP step for one model, network structure and static options (:class:`_Options`); vmapped
+def _compiled(kind: str, model: str, plan: _Plan, key: tuple, stacked: bool):
+    """jit-compiled relax / EP step for one model, network structure and static options (:data:`STATIC`); vmapped
     over runs when ``stacked``. Called as ``fn(p, phi0, targets, beta, numbers)``."""
 
     def relax(p, phi0, targets, beta, numbers):
-        return _relax_batch(model, p, phi0, targets, beta, plan, _Options(*static, *numbers), 1.0)
+        return _relax_batch(model, p, phi0, targets, beta, plan, view(key, numbers), 1.0)
 
     def ep_step(p, phi0, targets, beta, numbers):
-        return _ep_step(model, plan, _Options(*static, *numbers), p, phi0, targets, beta)
+        return _ep_step(model, plan, view(key, numbers), p, phi0, targets, beta)
 
     fn = {"relax": relax, "ep_step": ep_step}[kind]
     if stacked:
@@ -535,7 +512,7 @@ def ep_step_program(model: str, topology: Topology, options: RelaxOptions, stack
 
 @lru_cache(maxsize=64)
 def _ep_step_program(model: str, plan: _Plan, options: RelaxOptions, stacked: bool) -> Callable:
-    step = partial(_ep_step, model, plan, _Options(*_static(options), *_numbers(options)))
+    step = partial(_ep_step, model, plan, view(*split(options, STATIC)))
     if stacked:
         step = jax.vmap(step, in_axes=(0, 0, None, None))
 
@@ -547,9 +524,9 @@ def _ep_step_program(model: str, plan: _Plan, options: RelaxOptions, stacked: bo
 
 
 @lru_cache(maxsize=16)
-def _trajectory_fn(model: str, plan: _Plan, static: tuple, stacked: bool):
+def _trajectory_fn(model: str, plan: _Plan, key: tuple, stacked: bool):
     def run(p, phi0, targets, beta, times, numbers):
-        options = _Options(*static, *numbers)
+        options = view(key, numbers)
         s, m, n = phi0.shape
         tg = jnp.broadcast_to(targets[:, None, :], (s, m, targets.shape[-1])).reshape(s * m, -1)
         field = lambda t, y, args: -_gradient(MODELS[model].descent, y, p, args, beta, plan)
@@ -596,23 +573,24 @@ def _equilibrium(out) -> Equilibrium:
 def relax(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, targets: np.ndarray,
           beta: float, options: RelaxOptions) -> Equilibrium:
     """:meth:`~pyosc.engines.base.EquilibriumEngine.relax` on validated inputs (``beta`` = 0.0: no nudge)."""
-    fn = _compiled("relax", model, _plan(topology), _static(options), phi0.ndim == 4)
-    return _equilibrium(fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta,
-                           _numbers(options)))
+    key, numbers = split(options, STATIC)
+    fn = _compiled("relax", model, _plan(topology), key, phi0.ndim == 4)
+    return _equilibrium(fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta, numbers))
 
 
 def ep_step(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, targets: np.ndarray,
             beta: float, options: RelaxOptions) -> EPStep:
     """:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step` on validated inputs."""
-    fn = _compiled("ep_step", model, _plan(topology), _static(options), phi0.ndim == 4)
-    grad, free, nudged = fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta,
-                            _numbers(options))
+    key, numbers = split(options, STATIC)
+    fn = _compiled("ep_step", model, _plan(topology), key, phi0.ndim == 4)
+    grad, free, nudged = fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta, numbers)
     return EPStep({k: np.asarray(v) for k, v in grad._asdict().items()}, _equilibrium(free), _equilibrium(nudged))
 
 
 def trajectory(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, times: np.ndarray,
                targets: np.ndarray, beta: float, options: RelaxOptions) -> np.ndarray:
     """:meth:`~pyosc.engines.base.EquilibriumEngine.trajectory` on validated inputs."""
-    fn = _trajectory_fn(model, _plan(topology), _static(options), phi0.ndim == 4)
+    key, numbers = split(options, STATIC)
+    fn = _trajectory_fn(model, _plan(topology), key, phi0.ndim == 4)
     return np.asarray(fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta,
-                         jnp.asarray(times), _numbers(options)))
+                         jnp.asarray(times), numbers))

@@ -53,7 +53,7 @@ SHARED_WORKER = {
     "tests/test_engine.py::": "engine",
     "tests/test_ep.py::": "ep",
     "tests/test_estimators.py::": "estimators",
-    "tests/test_julia_bridge.py::test_engine_glue_conforms_with_a_jax_stand_in": "julia-stand-in",
+    "tests/test_julia_bridge.py::test_engine_glue_conforms_with_a_jax_stand_in": "conformance",  # same programs
     "tests/test_loop.py::test_sigint_saves_a_checkpoint_and_the_resumed_run_is_identical": "trainer-histories",
     "tests/test_netcdf_cf.py::": "trainer-histories",
     "tests/test_onn.py::": "onn",

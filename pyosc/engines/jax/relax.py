@@ -566,8 +566,17 @@ def _jax_params(model: str, params: dict[str, np.ndarray]):
     return MODELS[model].params(**{k: jnp.asarray(v) for k, v in params.items()})
 
 
-def _equilibrium(out) -> Equilibrium:
-    return Equilibrium(*(np.asarray(o) for o in out))
+def _flat_states(phi0: np.ndarray, targets: np.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """([runs,] samples, inits, N) states and (samples, n_out) targets as ([runs,] states, 1, N) and (states, n_out):
+    the programs depend on the number of states, not on how it splits into samples and initial states."""
+    m = phi0.shape[-2]
+    return jnp.asarray(phi0.reshape(phi0.shape[:-3] + (-1, 1, phi0.shape[-1]))), jnp.asarray(np.repeat(targets, m, 0))
+
+
+def _equilibrium(out, shape: tuple[int, ...]) -> Equilibrium:
+    """An :class:`Equilibrium` of states of ``shape`` (the caller's phi0) from the flat results."""
+    phi, *per_state = (np.asarray(o) for o in out)
+    return Equilibrium(phi.reshape(shape), *(a.reshape(shape[:-1]) for a in per_state))
 
 
 def relax(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, targets: np.ndarray,
@@ -575,7 +584,7 @@ def relax(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology:
     """:meth:`~pyosc.engines.base.EquilibriumEngine.relax` on validated inputs (``beta`` = 0.0: no nudge)."""
     key, numbers = split(options, STATIC)
     fn = _compiled("relax", model, _plan(topology), key, phi0.ndim == 4)
-    return _equilibrium(fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta, numbers))
+    return _equilibrium(fn(_jax_params(model, params), *_flat_states(phi0, targets), beta, numbers), phi0.shape)
 
 
 def ep_step(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, targets: np.ndarray,
@@ -583,8 +592,9 @@ def ep_step(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topolog
     """:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step` on validated inputs."""
     key, numbers = split(options, STATIC)
     fn = _compiled("ep_step", model, _plan(topology), key, phi0.ndim == 4)
-    grad, free, nudged = fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta, numbers)
-    return EPStep({k: np.asarray(v) for k, v in grad._asdict().items()}, _equilibrium(free), _equilibrium(nudged))
+    grad, free, nudged = fn(_jax_params(model, params), *_flat_states(phi0, targets), beta, numbers)
+    return EPStep({k: np.asarray(v) for k, v in grad._asdict().items()}, _equilibrium(free, phi0.shape),
+                  _equilibrium(nudged, phi0.shape))
 
 
 def trajectory(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, times: np.ndarray,
@@ -592,5 +602,5 @@ def trajectory(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topo
     """:meth:`~pyosc.engines.base.EquilibriumEngine.trajectory` on validated inputs."""
     key, numbers = split(options, STATIC)
     fn = _trajectory_fn(model, _plan(topology), key, phi0.ndim == 4)
-    return np.asarray(fn(_jax_params(model, params), jnp.asarray(phi0), jnp.asarray(targets), beta,
-                         jnp.asarray(times), numbers))
+    phis = fn(_jax_params(model, params), *_flat_states(phi0, targets), beta, jnp.asarray(times), numbers)
+    return np.asarray(phis).reshape(phi0.shape[:-1] + (times.size, phi0.shape[-1]))

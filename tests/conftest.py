@@ -50,7 +50,7 @@ def interrupt_at():
 # under pytest 9, so ``--dist loadgroup`` ignores them.)
 SHARED_WORKER = {
     "tests/test_conformance.py::": "conformance",
-    "tests/test_engine.py::": "engine",
+    "tests/test_engine.py::": "conformance",
     "tests/test_ep.py::": "ep",
     "tests/test_estimators.py::": "estimators",
     "tests/test_julia_bridge.py::test_engine_glue_conforms_with_a_jax_stand_in": "conformance",  # same programs

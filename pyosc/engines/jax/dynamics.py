@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pyosc.engines.base import FinalLoss, IntegrateOptions, SteadyStateOptions
+from pyosc.engines.jax.batching import flat_states
 from pyosc.engines.jax.options import split, view
 from pyosc.engines.jax.solvers import IMPLICIT, SOLVERS
 from pyosc.errors import ConvergenceError
@@ -254,20 +255,12 @@ def _split(model: str, params: dict[str, np.ndarray]) -> tuple[dict, dict]:
     return {k: v for k, v in p.items() if k not in tables}, {k: p[k] for k in tables}
 
 
-def _flat_states(y0: np.ndarray, *per_sample: np.ndarray) -> tuple[jnp.ndarray, ...]:
-    """([runs,] samples, inits, N, d) states as ([runs,] states, 1, N, d), and per-sample rows (inputs, targets)
-    repeated per initial state: the programs depend on the number of states, not on its split."""
-    m = y0.shape[-3]
-    return (jnp.asarray(y0.reshape(y0.shape[:-4] + (-1, 1) + y0.shape[-2:])),
-            *(jnp.asarray(np.repeat(a, m, 0)) for a in per_sample))
-
-
 def integrate(model: str, params: dict[str, np.ndarray], y0: np.ndarray, times: np.ndarray, inputs: np.ndarray,
               options: IntegrateOptions) -> np.ndarray:
     """:meth:`~pyosc.engines.base.DynamicsEngine.integrate` on validated inputs."""
     p = {k: jnp.asarray(v) for k, v in params.items()}
     key, numbers = split(options, STATIC)
-    ys, ok = _trajectory_fn(model, key, y0.ndim == 5)(p, *_flat_states(y0, inputs), jnp.asarray(times), numbers)
+    ys, ok = _trajectory_fn(model, key, y0.ndim == 5)(p, *flat_states(y0, 2, inputs), jnp.asarray(times), numbers)
     if not np.all(np.asarray(ok)):
         raise ConvergenceError(f"{int(np.size(ok) - np.sum(ok))} trajectories failed (step budget max_steps="
                                f"{options.max_steps} or a non-finite state); raise max_steps or loosen rtol/atol")
@@ -280,7 +273,7 @@ def final_state_loss_and_grad(model: str, params: dict[str, np.ndarray], y0: np.
     key, numbers = split(options, STATIC)
     fn = _loss_grad_fn(model, key, loss.outputs, loss.kind, y0.ndim == 5)
     trainable, tables = _split(model, params)
-    (value, ok), grad = fn(trainable, tables, *_flat_states(y0, inputs, loss.targets), t1, numbers)
+    (value, ok), grad = fn(trainable, tables, *flat_states(y0, 2, inputs, loss.targets), t1, numbers)
     if not np.all(np.asarray(ok)):
         raise ConvergenceError(f"a trajectory failed (step budget max_steps={options.max_steps} or a non-finite "
                                "state); raise max_steps or loosen rtol/atol")
@@ -292,5 +285,5 @@ def steady_state_loss_and_grad(model: str, params: dict[str, np.ndarray], y0: np
     """:meth:`~pyosc.engines.base.DynamicsEngine.steady_state_loss_and_grad` on validated inputs."""
     fn = _steady_fn(model, loss.outputs, loss.kind, y0.ndim == 5)
     trainable, tables = _split(model, params)
-    value, grad, ok = fn(trainable, tables, *_flat_states(y0, inputs, loss.targets), split(options, ())[1])
+    value, grad, ok = fn(trainable, tables, *flat_states(y0, 2, inputs, loss.targets), split(options, ())[1])
     return np.asarray(value), {k: np.asarray(v) for k, v in grad.items()}, np.asarray(ok).reshape(y0.shape[:-2])

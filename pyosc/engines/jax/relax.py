@@ -50,6 +50,7 @@ import numpy as np
 
 from pyosc.engines.base import EPStep, Equilibrium, RelaxOptions
 from pyosc.engines.jax import linalg
+from pyosc.engines.jax.batching import flat_states
 from pyosc.engines.jax.options import split, view
 from pyosc.engines.jax.solvers import SOLVERS
 from pyosc.engines.jax.trig import sincos
@@ -566,13 +567,6 @@ def _jax_params(model: str, params: dict[str, np.ndarray]):
     return MODELS[model].params(**{k: jnp.asarray(v) for k, v in params.items()})
 
 
-def _flat_states(phi0: np.ndarray, targets: np.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """([runs,] samples, inits, N) states and (samples, n_out) targets as ([runs,] states, 1, N) and (states, n_out):
-    the programs depend on the number of states, not on how it splits into samples and initial states."""
-    m = phi0.shape[-2]
-    return jnp.asarray(phi0.reshape(phi0.shape[:-3] + (-1, 1, phi0.shape[-1]))), jnp.asarray(np.repeat(targets, m, 0))
-
-
 def _equilibrium(out, shape: tuple[int, ...]) -> Equilibrium:
     """An :class:`Equilibrium` of states of ``shape`` (the caller's phi0) from the flat results."""
     phi, *per_state = (np.asarray(o) for o in out)
@@ -584,7 +578,7 @@ def relax(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology:
     """:meth:`~pyosc.engines.base.EquilibriumEngine.relax` on validated inputs (``beta`` = 0.0: no nudge)."""
     key, numbers = split(options, STATIC)
     fn = _compiled("relax", model, _plan(topology), key, phi0.ndim == 4)
-    return _equilibrium(fn(_jax_params(model, params), *_flat_states(phi0, targets), beta, numbers), phi0.shape)
+    return _equilibrium(fn(_jax_params(model, params), *flat_states(phi0, 1, targets), beta, numbers), phi0.shape)
 
 
 def ep_step(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topology: Topology, targets: np.ndarray,
@@ -592,7 +586,7 @@ def ep_step(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topolog
     """:meth:`~pyosc.engines.base.EquilibriumEngine.ep_step` on validated inputs."""
     key, numbers = split(options, STATIC)
     fn = _compiled("ep_step", model, _plan(topology), key, phi0.ndim == 4)
-    grad, free, nudged = fn(_jax_params(model, params), *_flat_states(phi0, targets), beta, numbers)
+    grad, free, nudged = fn(_jax_params(model, params), *flat_states(phi0, 1, targets), beta, numbers)
     return EPStep({k: np.asarray(v) for k, v in grad._asdict().items()}, _equilibrium(free, phi0.shape),
                   _equilibrium(nudged, phi0.shape))
 
@@ -602,5 +596,5 @@ def trajectory(model: str, params: dict[str, np.ndarray], phi0: np.ndarray, topo
     """:meth:`~pyosc.engines.base.EquilibriumEngine.trajectory` on validated inputs."""
     key, numbers = split(options, STATIC)
     fn = _trajectory_fn(model, _plan(topology), key, phi0.ndim == 4)
-    phis = fn(_jax_params(model, params), *_flat_states(phi0, targets), beta, jnp.asarray(times), numbers)
+    phis = fn(_jax_params(model, params), *flat_states(phi0, 1, targets), beta, jnp.asarray(times), numbers)
     return np.asarray(phis).reshape(phi0.shape[:-1] + (times.size, phi0.shape[-1]))

@@ -155,7 +155,10 @@ class XYClassifier(_Classifier):
 
     Features are mapped linearly from ``input_range`` (default: the training data's min and max of
     all features) onto input phases in [-pi/2, pi/2]. ``hidden`` is ``"layered:H"`` (one hidden
-    layer of H units, none for H = 0) or ``"all-to-all:H"`` (H hidden units, every pair coupled).
+    layer of H units, none for H = 0) or ``"all-to-all:H"`` (H hidden units, every pair coupled). ``method`` and
+    ``tol``: the relaxation to a steady state (:class:`~pyosc.engines.base.RelaxOptions`: ``"newton"`` ends in the
+    basin of the oscillators' own flow; ``"continuation"`` is one simpler loop that compiles faster, but may end
+    in a neighbouring basin for a few % of random starts).
 
     Predictions relax every sample from one random initial state drawn from the sample's values and the seed drawn
     at ``fit`` (``seed_``), so they are reproducible for a fitted model, whatever ``random_state``, and do not depend
@@ -170,6 +173,7 @@ class XYClassifier(_Classifier):
         "beta": [POSITIVE], "learning_rate": [POSITIVE], "optimizer": [Options("sgd", "adam")],
         "n_iterations": [COUNT], "batch_per_class": [None, COUNT], "n_inits": [COUNT],
         "input_range": [None, RealRange()], "tol": [POSITIVE],
+        "method": [Options("newton", "continuation", "ode")],
         "engine": [None, InstanceOf(str, "an engine name"), InstanceOf(BaseEngine, "an engine")],
         "random_state": [None, SEED], "progress": [InstanceOf(bool, "True or False")],
     }
@@ -177,7 +181,7 @@ class XYClassifier(_Classifier):
     def __init__(self, hidden: str = "layered:20", beta: float = 0.1, learning_rate: float = 0.01,
                  optimizer: str = "sgd", n_iterations: int = 500, batch_per_class: int | None = 30,
                  n_inits: int = 1, input_range: tuple[float, float] | None = None, tol: float = 1e-10,
-                 engine: str | None = None, random_state: int | None = None, progress: bool = False):
+                 method: str = "newton", engine: str | None = None, random_state: int | None = None, progress: bool = False):
         self.hidden = hidden
         self.beta = beta
         self.learning_rate = learning_rate
@@ -187,9 +191,13 @@ class XYClassifier(_Classifier):
         self.n_inits = n_inits
         self.input_range = input_range
         self.tol = tol
+        self.method = method
         self.engine = engine
         self.random_state = random_state
         self.progress = progress
+
+    def _relax_options(self) -> RelaxOptions:
+        return RelaxOptions.for_tolerance(self.method, self.tol)
 
     def _topology(self, n_in: int, n_out: int) -> topo_mod.Topology:
         kind, _, size = self.hidden.partition(":")
@@ -226,7 +234,7 @@ class XYClassifier(_Classifier):
         data = PhaseDataset(self._encode(X), encode_classes(labels, self.classes_.size), labels, "fit")
         config = EPConfig(beta=self.beta, learning_rate=self.learning_rate, optimizer=self.optimizer,
                           n_iterations=self.n_iterations, n_inits=self.n_inits, batch_per_class=self.batch_per_class,
-                          seed=int(rng.integers(2**31)), relax=RelaxOptions(tol=self.tol))
+                          seed=int(rng.integers(2**31)), relax=self._relax_options())
         self.history_ = train_ep(self.topology_, data, params, config, engine=self.engine, progress=self.progress)
         h = self.history_
         self.params_ = {name: h[name].values[0] for name in ("W", "h", "psi")}
@@ -246,7 +254,7 @@ class XYClassifier(_Classifier):
         """Output phases (samples, n_classes) at a free equilibrium from one random initial state per sample."""
         X = self._test_data(X)
         phi0 = self._initial_states(X)
-        engine, options, n = get_engine(self.engine), RelaxOptions(tol=self.tol), X.shape[0]
+        engine, options, n = get_engine(self.engine), self._relax_options(), X.shape[0]
         out, converged = [], []
         for start in range(0, n, PREDICT_CHUNK):
             chunk = phi0[start:start + PREDICT_CHUNK]

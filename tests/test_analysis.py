@@ -6,6 +6,7 @@ import xarray as xr
 from pyosc import analysis, plots
 from pyosc import topology as T
 from pyosc.data import datasets
+from pyosc.engines.base import RelaxOptions
 from pyosc.errors import InvalidInputError
 from pyosc.models import xy
 from pyosc.training.ep import EPConfig, train_ep
@@ -34,14 +35,15 @@ def test_confusion_of_snapshots_from_a_digits_history(tmp_path):
     train, test = datasets.digits_paper_split(n_train_per_class=20, n_test_per_class=5)
     topo = T.layered([64, 6, 10])
     p = xy.init_params(topo, np.random.default_rng(0), scheme="layered")
-    ds = train_ep(topo, train, p, EPConfig(n_iterations=4, learning_rate=0.05, batch_per_class=3, snapshots=(0, 4)),
-                  test=test, progress=False)
+    config = EPConfig(n_iterations=4, learning_rate=0.05, batch_per_class=3, snapshots=(0, 4),
+                      relax=RelaxOptions(method="continuation"))
+    ds = train_ep(topo, train, p, config, test=test, progress=False)
     np.testing.assert_array_equal(ds.snapshot.values, [0, 4])
     np.testing.assert_array_equal(ds.W_snapshot.isel(snapshot=0, run=0).values, p.W)
     np.testing.assert_array_equal(ds.W_snapshot.isel(snapshot=1).values, ds.W.values)
-    mats = [analysis.xy_confusion(ds, test, topo, snapshot=s) for s in (0, 4)]
+    mats = [analysis.xy_confusion(ds, test, topo, snapshot=s, options=config.relax) for s in (0, 4)]
     assert all(m.shape == (10, 10) and m.sum() == 50 for m in mats)
-    np.testing.assert_array_equal(mats[1], analysis.xy_confusion(ds, test, topo))
+    np.testing.assert_array_equal(mats[1], analysis.xy_confusion(ds, test, topo, options=config.relax))
     fig = plots.confusion_panels(mats, ["iteration 0", "iteration 4"])
     assert len(fig.axes) == 2
     conf = ds.confusion.isel(run=0)  # recorded by train_ep at the snapshots, same seed and relaxation

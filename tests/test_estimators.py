@@ -18,8 +18,9 @@ from pyosc.errors import InvalidInputError, PyoscError
 from pyosc.estimators import ScatteringClassifier, XYClassifier
 
 # Tiny instances that still learn scikit-learn's blobs (> 83 % accuracy, check_classifiers_train); one XY program
-# is compiled per network shape, so no hidden layer keeps the checks fast.
-XY = dict(hidden="layered:0", optimizer="adam", learning_rate=0.1, n_iterations=30, batch_per_class=5)
+# is compiled per network shape, so no hidden layer and the relaxation that compiles fastest keep the checks fast.
+XY = dict(hidden="layered:0", optimizer="adam", learning_rate=0.1, n_iterations=30, batch_per_class=5,
+          method="continuation")
 SCATTERING = dict(hidden=0, replication=4, n_iterations=50, batch_size=20, optimizer="adam", learning_rate=0.05)
 
 X4 = np.array([[0.0, 1.0], [1.0, 0.0], [0.0, 0.0], [1.0, 1.0], [0.2, 0.9], [0.9, 0.1]])

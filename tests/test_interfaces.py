@@ -18,7 +18,7 @@ def test_classifier_fit_predict_score():
     keep = y < 3
     X, y = X[keep][:240], y[keep][:240]
     clf = XYClassifier(hidden="layered:8", learning_rate=0.05, n_iterations=60, batch_per_class=20,
-                       input_range=(0, 16), random_state=0)
+                       input_range=(0, 16), method="continuation", random_state=0)
     assert clone(clf).get_params()["hidden"] == "layered:8"
     clf.fit(X[:180], y[:180])
     assert clf.predict(X[180:]).shape == (60,)

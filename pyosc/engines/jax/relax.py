@@ -472,10 +472,17 @@ def _relax_batch(model, p, phi0, targets, beta, plan, options, mu_scale):
 
 
 def _ep_step(model: str, plan: _Plan, options, p, phi0, targets, beta):
-    """Free relaxation, nudged relaxation from the free equilibrium, EP gradient (a parameter record)."""
+    """Free relaxation, nudged relaxation from the free equilibrium, EP gradient (a parameter record). The two
+    phases are the two steps of one ``lax.scan`` over (beta, mu_scale), so that their relaxation compiles once."""
     param_grad = MODELS[model].param_grad
-    free = _relax_batch(model, p, phi0, targets, 0.0, plan, options, 1.0)
-    nudged = _relax_batch(model, p, free[0], targets, beta, plan, options, 1e-3)
+
+    def phase(phi, nudge):
+        out = _relax_batch(model, p, phi, targets, nudge[0], plan, options, nudge[1])
+        return out[0], out
+
+    nudges = (jnp.stack([jnp.zeros_like(beta), beta]), jnp.array([1.0, 1e-3]))  # (beta, mu_scale) per phase
+    equilibria = jax.lax.scan(phase, phi0, nudges)[1]
+    free, nudged = (tuple(a[i] for a in equilibria) for i in (0, 1))
     free_units = np.asarray(plan.order, dtype=int)  # pairs of clamped units have no EP gradient
     g_free = param_grad(free[0], p, free_units)
     g_nudged = param_grad(nudged[0], p, free_units)

@@ -266,8 +266,7 @@ def _iteration(program: Callable, opt, beta: float) -> Callable:
     iteration as a JAX function from an engine's EP step ``program`` at nudging strength ``beta`` and the update of
     ``opt`` (a :func:`~pyosc.training.optimizers.unit_rate` optimizer) with learning rate ``rate``; ``masks``: the
     trainable entries per parameter name (other parameters stay fixed). ``rate`` is traced (a sweep over learning
-    rates or a schedule compiles once); ``beta`` is a constant of the program (traced, it would change the last
-    bits of the results)."""
+    rates or a schedule compiles once); ``beta`` is a constant of the program."""
 
     def iterate(params, opt_state, masks, phi0, targets, rate):
         grad, free, nudged = program(params, phi0, targets, beta)

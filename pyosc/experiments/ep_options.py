@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from pyosc.engines.base import RelaxOptions
 from pyosc.experiments.options import option
-from pyosc.training.ep import EPConfig
+from pyosc.training.ep import ESTIMATORS, EPConfig
 from pyosc.validation import COUNT, POSITIVE, SEED
 
 
@@ -15,6 +15,9 @@ class EPTaskConfig:
     """EP settings of the XY tasks (angles in rad, times in units of the flow's time)."""
 
     beta: float = option(0.1, "nudging strength beta", allowed=POSITIVE)
+    estimator: str = option("one-sided", "EP gradient estimate: one-sided (error O(beta)) or richardson "
+                                         "(2 g(beta) - g(2 beta), error O(beta^2), one more nudged relaxation)",
+                            choices=ESTIMATORS)
     optimizer: str = option("sgd", "optimizer", choices=("sgd", "adam"))
     n_inits: int = option(1, "random initial states per sample (M_init)", allowed=COUNT)
     seed: int = option(0, "random seed of the initial parameters, batches and initial states", allowed=SEED)
@@ -30,5 +33,5 @@ class EPTaskConfig:
         """The trainer's :class:`~pyosc.training.ep.EPConfig`."""
         return EPConfig(beta=self.beta, learning_rate=learning_rate, optimizer=self.optimizer,
                         n_iterations=n_iterations, n_inits=self.n_inits, batch_per_class=batch_per_class,
-                        eval_every=eval_every, snapshots=snapshots, seed=self.seed,
+                        eval_every=eval_every, snapshots=snapshots, seed=self.seed, estimator=self.estimator,
                         relax=RelaxOptions.for_tolerance(self.method, self.tol, self.t_max, self.shared_steps))

@@ -101,7 +101,8 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
                             n_iterations=config.n_epochs * n_batches,
                             evaluations=[e * n_batches for e in range(1, config.n_epochs + 1)], seed=config.seed,
                             trainable={"W": topo.trainable_coupling_mask.astype(float), "h": unit, "psi": unit},
-                            sample=sample, record=record, evaluate=evaluate, schedule=schedule)
+                            sample=sample, record=record, evaluate=evaluate, schedule=schedule,
+                            estimator=ep.estimator)
     show = lambda m: {k[:5]: f"{v:.3f}" for k, v in m.items() if "accuracy" in k}
     elapsed = loop.run(trainer, asdict(config), checkpoint=checkpoint, checkpoint_seconds=checkpoint_seconds,
                        progress=loop.as_progress(progress, trainer.name, show))

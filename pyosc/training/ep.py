@@ -8,6 +8,12 @@ One iteration, for every independent run at once (:class:`EPTrainer`):
   4. gradient g = (dE/dtheta|nudged - dE/dtheta|free) / beta, averaged over samples and initial states (per
      coupling pair), masked to the trainable entries, and an optimizer step.
 
+The estimate of step 4 differs from the exact gradient by O(beta) (``estimator="one-sided"``). With
+``estimator="richardson"`` a second nudged relaxation at 2 beta (from the free equilibrium) cancels that term:
+g = 2 g(beta) - g(2 beta) = (4 dE/dtheta|beta - dE/dtheta|2beta - 3 dE/dtheta|free) / (2 beta), error O(beta^2)
+(Richardson extrapolation). Symmetric nudging +-beta (Laborieux et al. 2021) removes the same term, but needs a
+cost that stays finite under a negative nudge, which the log cost is not.
+
 :func:`train_ep` trains XY networks on phase datasets as in arXiv 2402.08579: ``n_inits`` random initial phases
 U(-pi, pi) per sample (fresh every iteration), the distance (Eq. 3 / n_out) recorded at the free equilibria before
 the update, the accuracy evaluated every ``eval_every`` iterations from fresh random initial states.
@@ -47,6 +53,9 @@ from pyosc.training.loop import (
 from pyosc.training.optimizers import make_optimizer, state_arrays, state_from_arrays, unit_rate
 from pyosc.validation import SEED, check
 
+ESTIMATORS = ("one-sided", "richardson")
+"""EP gradient estimates: (dE/dtheta|beta - dE/dtheta|0) / beta, error O(beta); 2 g(beta) - g(2 beta), error O(beta^2)."""
+
 # per energy model: parameter record, dE/dtheta at phases, and the velocity d phi / dt
 _MODELS = {"xy": (xy.XYParams, xy.energy_param_grad, lambda phi, p: -xy.energy_grad_phi(phi, p)),
            "onn": (onn.ONNParams, onn.energy_param_grad, onn.velocity)}
@@ -67,19 +76,40 @@ def _model(model: str):
 
 
 def ep_step(engine: Engine, model: str, params: Mapping, phi0: np.ndarray, topology: Topology, nudge: Nudge,
-            options: RelaxOptions, *, kick: float = 0.0, rng: np.random.Generator | None = None) -> EPStep:
+            options: RelaxOptions, *, kick: float = 0.0, rng: np.random.Generator | None = None,
+            estimator: str = "one-sided") -> EPStep:
     """Free relaxation from ``phi0``, nudged relaxation from the free equilibrium (plus N(0, kick^2) on the free
-    units when ``kick`` > 0, drawn from ``rng``), EP gradient per pair averaged over samples and initial states."""
+    units when ``kick`` > 0, drawn from ``rng``), EP gradient per pair averaged over samples and initial states.
+    ``estimator="richardson"``: also a relaxation nudged by 2 beta, gradient 2 g(beta) - g(2 beta) (see the module
+    docstring); ``nudged`` is the equilibrium at beta."""
+    if estimator not in ESTIMATORS:
+        raise InvalidInputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
     if not kick:
-        return engine.ep_step(model, params, phi0, topology, nudge, options)
+        step = engine.ep_step(model, params, phi0, topology, nudge, options)
+        if estimator == "one-sided":
+            return step
+        twice = engine.ep_step(model, params, step.free.phi, topology, Nudge(2 * nudge.beta, nudge.targets), options)
+        return EPStep(_extrapolated(step.gradient, twice.gradient), step.free, step.nudged)
     record, param_grad, _ = _model(model)
-    free = engine.relax(model, params, phi0, topology, options=options)
-    start = free.phi + kick * rng.standard_normal(free.phi.shape) * (~topology.clamped)
-    nudged = engine.relax(model, params, start, topology, nudge, options)
     p = record(**{k: jnp.asarray(v) for k, v in params.items()})
-    g_free, g_nudged = param_grad(jnp.asarray(free.phi), p), param_grad(jnp.asarray(nudged.phi), p)
-    grad = {k: np.asarray((b - a) / nudge.beta) for k, a, b in zip(p._fields, g_free, g_nudged)}
+    free = engine.relax(model, params, phi0, topology, options=options)
+    g_free = param_grad(jnp.asarray(free.phi), p)
+
+    def nudged_gradient(beta):
+        start = free.phi + kick * rng.standard_normal(free.phi.shape) * (~topology.clamped)
+        nudged = engine.relax(model, params, start, topology, Nudge(beta, nudge.targets), options)
+        g_nudged = param_grad(jnp.asarray(nudged.phi), p)
+        return {k: np.asarray((b - a) / beta) for k, a, b in zip(p._fields, g_free, g_nudged)}, nudged
+
+    grad, nudged = nudged_gradient(nudge.beta)
+    if estimator == "richardson":
+        grad = _extrapolated(grad, nudged_gradient(2 * nudge.beta)[0])
     return EPStep(grad, free, nudged)
+
+
+def _extrapolated(at_beta: Mapping, at_twice_beta: Mapping) -> dict:
+    """Richardson extrapolation 2 g(beta) - g(2 beta) of two one-sided EP gradients (NumPy or JAX arrays)."""
+    return {k: 2 * g - at_twice_beta[k] for k, g in at_beta.items()}
 
 
 def implicit_gradient(model: str, params, topology: Topology, phi_free: np.ndarray, targets: np.ndarray
@@ -114,7 +144,8 @@ class EPTrainer(Trainer):
     of an iteration, stored per run and iteration; ``evaluate(params, rng) -> {name: array ([runs,])}``: metrics
     at the evaluation iterations. ``trainable`` maps parameter names to masks (broadcast against the gradient);
     other parameters stay fixed. ``snapshots``: iterations whose parameters are kept (``n_iterations``: final).
-    ``schedule(iteration) -> factor`` multiplies the learning rate (None: constant).
+    ``schedule(iteration) -> factor`` multiplies the learning rate (None: constant). ``estimator``: the EP gradient
+    estimate (:data:`ESTIMATORS`, see the module docstring).
 
     ``device_sample(key, data) -> (phi0, targets, batch)``, a JAX function of a random key and of the arrays
     ``sample_data``, replaces ``sample``: the key of iteration k is ``fold_in(key(seed), k)``, so the draws depend
@@ -135,10 +166,12 @@ class EPTrainer(Trainer):
                  seed: int, trainable: Mapping[str, np.ndarray], sample: Callable, record: Callable,
                  evaluate: Callable | None = None, kick: float = 0.0, snapshots: tuple[int, ...] = (),
                  schedule: Callable[[int], float] | None = None, device_sample: Callable | None = None,
-                 sample_data=None, scan: int = 0):
+                 sample_data=None, scan: int = 0, estimator: str = "one-sided"):
+        if estimator not in ESTIMATORS:
+            raise InvalidInputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
         self.name, self.engine, self.model, self.topology = name, engine, model, topology
         self._params = as_param_dict(params)
-        self.beta, self.relax, self.kick = beta, relax, kick
+        self.beta, self.relax, self.kick, self.estimator = beta, relax, kick, estimator
         self.opt = make_optimizer(optimizer, learning_rate)
         self.opt_state = self.opt.init(self._params)
         self.n_iterations, self.evaluations, self.snapshot_iterations = n_iterations, evaluations, snapshots
@@ -152,7 +185,8 @@ class EPTrainer(Trainer):
         self.iteration = 0  # the iteration being trained (set by step)
         program = None if kick else engine.ep_step_program(model, self._params, topology, relax,
                                                            stacked=n_runs_of(self._params) is not None)
-        self._iterate = None if program is None else _compiled_iteration(program, unit_rate(self.opt), beta)
+        self._iterate = None if program is None else _compiled_iteration(program, unit_rate(self.opt), beta,
+                                                                                  estimator)
         self._masks = {k: jnp.asarray(v) for k, v in trainable.items()}
         self.device_sample, self.sample_data = device_sample, sample_data
         self.scan, self._key = check_count("scan", scan, 0), jax.random.key(seed)
@@ -162,7 +196,8 @@ class EPTrainer(Trainer):
         if scan and (device_sample is None or schedule is not None):
             raise InvalidInputError("scan needs device_sample (the initial states are drawn on the device) and a "
                                     "constant learning rate")
-        self._chunk = None if scan <= 1 else _compiled_chunk(program, unit_rate(self.opt), beta, device_sample, record)
+        self._chunk = None if scan <= 1 else _compiled_chunk(program, unit_rate(self.opt), beta, estimator,
+                                                                         device_sample, record)
 
     def _factor(self, iteration: int) -> float:
         return 1.0 if self.schedule is None else float(self.schedule(iteration))
@@ -189,7 +224,7 @@ class EPTrainer(Trainer):
             phi0, targets, batch = self.device_sample(jax.random.fold_in(self._key, iteration), self.sample_data)
         if self._iterate is None:
             step = ep_step(self.engine, self.model, self._params, phi0, self.topology, Nudge(self.beta, targets),
-                           self.relax, kick=self.kick, rng=self.rng)
+                           self.relax, kick=self.kick, rng=self.rng, estimator=self.estimator)
             grads = {k: g * self.trainable[k] if k in self.trainable else np.zeros_like(g)
                      for k, g in step.gradient.items()}
             self._params, self.opt_state = self.opt.update(self._params, grads, self.opt_state,
@@ -261,15 +296,19 @@ class EPTrainer(Trainer):
         return self.snapshots + ([self.params] if self.n_iterations in self.snapshot_iterations else [])
 
 
-def _iteration(program: Callable, opt, beta: float) -> Callable:
+def _iteration(program: Callable, opt, beta: float, estimator: str) -> Callable:
     """``(params, opt_state, masks, phi0, targets, rate) -> (params, opt_state, gradient, free, nudged)``, one EP
     iteration as a JAX function from an engine's EP step ``program`` at nudging strength ``beta`` and the update of
     ``opt`` (a :func:`~pyosc.training.optimizers.unit_rate` optimizer) with learning rate ``rate``; ``masks``: the
     trainable entries per parameter name (other parameters stay fixed). ``rate`` is traced (a sweep over learning
-    rates or a schedule compiles once); ``beta`` is a constant of the program."""
+    rates or a schedule compiles once); ``beta`` is a constant of the program. ``estimator``: one of
+    :data:`ESTIMATORS` (``"richardson"``: a second EP step nudged by 2 beta starts from the free equilibria, whose
+    relaxation then takes no more than a check)."""
 
     def iterate(params, opt_state, masks, phi0, targets, rate):
         grad, free, nudged = program(params, phi0, targets, beta)
+        if estimator == "richardson":
+            grad = _extrapolated(grad, program(params, free[0], targets, 2 * beta)[0])
         masked = {k: g * masks[k] if k in masks else jnp.zeros_like(g) for k, g in grad.items()}
         params, opt_state = opt.update(params, masked, opt_state, factor=rate)
         return params, opt_state, grad, free, nudged
@@ -278,17 +317,18 @@ def _iteration(program: Callable, opt, beta: float) -> Callable:
 
 
 @lru_cache(maxsize=32)
-def _compiled_iteration(program: Callable, opt, beta: float) -> Callable:
-    """:func:`_iteration`, compiled (cached per program, optimizer and beta)."""
-    return jax.jit(_iteration(program, opt, beta))
+def _compiled_iteration(program: Callable, opt, beta: float, estimator: str) -> Callable:
+    """:func:`_iteration`, compiled (cached per program, optimizer, beta and estimator)."""
+    return jax.jit(_iteration(program, opt, beta, estimator))
 
 
 @lru_cache(maxsize=32)
-def _compiled_chunk(program: Callable, opt, beta: float, device_sample: Callable, record: Callable) -> Callable:
+def _compiled_chunk(program: Callable, opt, beta: float, estimator: str, device_sample: Callable, record: Callable
+                    ) -> Callable:
     """``(params, opt_state, masks, data, key, first, rate, count) -> (params, opt_state, metrics)``: the
     iterations ``first .. first + count - 1`` (each drawing from its own key, as :meth:`EPTrainer.step` does)
     compiled into one ``lax.scan``; metrics stacked along a leading iteration axis."""
-    iterate = _iteration(program, opt, beta)
+    iterate = _iteration(program, opt, beta, estimator)
 
     def chunk(params, opt_state, masks, data, key, first, rate, count):
         def body(carry, iteration):
@@ -330,9 +370,12 @@ class EPConfig:
     seed: int = 0
     relax: RelaxOptions = field(default_factory=RelaxOptions)
     scan: int = 0
+    estimator: str = "one-sided"
 
     def __post_init__(self):
         Nudge(self.beta, np.zeros((1, 1)))  # validates beta
+        if self.estimator not in ESTIMATORS:
+            raise InvalidInputError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
         make_optimizer(self.optimizer, self.learning_rate)
         check_count("n_iterations", self.n_iterations)
         check_count("n_inits", self.n_inits)
@@ -467,7 +510,8 @@ def train_ep(topology: Topology, train: PhaseDataset, params, config: EPConfig =
                         snapshots=config.snapshots,
                         device_sample=_FullBatch(() if runs is None else (runs,), config.n_inits, topology.n_units)
                         if config.scan else None,
-                        sample_data={"x": jnp.asarray(train.x), "y": jnp.asarray(train.y)}, scan=config.scan)
+                        sample_data={"x": jnp.asarray(train.x), "y": jnp.asarray(train.y)}, scan=config.scan,
+                        estimator=config.estimator)
     elapsed = run(trainer, {"topology": topology.name, **config.to_dict()}, checkpoint=checkpoint,
                   checkpoint_seconds=checkpoint_seconds,
                   progress=as_progress(progress, trainer.name, lambda m: {"distance": f"{m['distance']:.2e}"}))

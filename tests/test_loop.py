@@ -91,9 +91,13 @@ def test_progress_bar_says_compiling_until_the_first_iteration(capsys):
     bar(0, 3, {})
     assert "compiling" in bar.bar.desc
     bar(1, 3, {"distance": 0.5})
-    assert bar.bar.desc == "EP test" and bar.bar.n == 1 and bar.bar.initial == 0
+    assert bar.bar.desc == "EP test" and bar.bar.n == 1 and bar.bar.initial == 1  # its rate starts here
     bar(3, 3, {"distance": 0.1})
     assert bar.bar.n == 3
+    resumed = ProgressBar("EP test")  # a resumed run: no rate from the iterations done before it
+    for done in (13735, 13736, 13737):
+        resumed(done, 30000, {})
+    assert resumed.bar.initial == 13736 and resumed.bar.n == 13737 and "compiling" not in resumed.bar.desc
 
 
 def test_cli_ctrl_c_exits_130_with_the_checkpoint(tmp_path):

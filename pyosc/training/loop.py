@@ -288,7 +288,8 @@ def run(trainer: Trainer, config: Mapping, *, checkpoint: str | os.PathLike | No
 
 class ProgressBar:
     """A tqdm progress bar as a :data:`Progress` callback. It says "compiling" until the first iteration of this
-    process has finished, then restarts its clock so that the rate and ETA leave the compilation out."""
+    process has finished, then is replaced by a bar whose clock starts there, so that the rate and ETA leave the
+    compilation (and, after a resume, the iterations done before) out."""
 
     def __init__(self, description: str, show: Callable[[Mapping[str, float]], dict[str, str]] | None = None):
         self.description, self.show, self.bar = description, show, None
@@ -301,9 +302,9 @@ class ProgressBar:
             self.first = done
             return
         if self.bar.n == self.first:  # the first iteration (and its compilation) is done
-            self.bar.reset(total=total)
-            self.bar.initial = self.bar.n = done - 1
-            self.bar.set_description_str(self.description)
+            self.bar.leave = False
+            self.bar.close()
+            self.bar = tqdm(total=total, initial=done, desc=self.description, unit="it")
         self.bar.update(done - self.bar.n)
         if metrics and self.show is not None:
             self.bar.set_postfix(self.show(metrics), refresh=False)

@@ -14,6 +14,7 @@ from pyosc.data.mnist import (
     mnist_phase_datasets,
     mnist_split,
     read_idx,
+    translate_images,
     write_idx,
 )
 from pyosc.errors import DataNotFoundError, InvalidInputError, PyoscError
@@ -230,6 +231,24 @@ def test_phase_encoding_range_and_datasets(shared_train):
     np.testing.assert_array_equal(tr.x, encode_mnist_pixels(shared_train[0][:1000]))
     np.testing.assert_array_equal(va.labels, shared_train[1][-10_000:])
     np.testing.assert_allclose(tr.x[0].reshape(28, 28), np.pi * (shared_train[0][0] / 255 - 0.5), rtol=0, atol=1e-15)
+
+
+def test_translated_images_move_and_fill_with_background():
+    x = np.full((3, 784), -np.pi / 2)
+    x[:, 28 * 5 + 7] = 1.0  # a bright pixel at row 5, column 7
+    x[:, 0] = 0.5  # and one in the corner
+    moved = translate_images(x, np.array([[2, -3], [0, 0], [-5, 1]]), -np.pi / 2).reshape(3, 28, 28)
+    assert moved[0, 7, 4] == 1.0  # 2 rows down, 3 columns left
+    assert moved[2, 0, 8] == 1.0  # 5 rows up, 1 column right
+    np.testing.assert_array_equal(moved[1].ravel(), x[1])
+    assert np.sum(moved == 1.0) == 3 and np.sum(moved == 0.5) == 1  # only the unmoved image keeps its corner pixel
+    assert np.sum(moved == -np.pi / 2) == 3 * 784 - 4  # the uncovered pixels are background
+    with pytest.raises(InvalidInputError, match="shifts must be integers"):
+        translate_images(x, np.zeros((3, 2)), 0.0)
+    from pyosc.experiments import mnist as task
+
+    with pytest.raises(InvalidInputError, match="shift"):
+        task.Config(shift=9)
 
 
 def test_a_small_mnist_subset_trains_above_chance():

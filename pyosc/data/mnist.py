@@ -287,6 +287,23 @@ def encode_mnist_pixels(pixels) -> np.ndarray:
 _PHASE_OF_LEVEL = np.pi * (np.arange(256) / PIXEL_MAX - 0.5)  # the same arithmetic as the general path
 
 
+def translate_images(rows: np.ndarray, shifts: np.ndarray, fill: float) -> np.ndarray:
+    """Images ``rows`` (n, 784), each moved ``shifts[i]`` = (down, right) pixels (integers, negative: up, left);
+    the pixels uncovered at the edges take the value ``fill`` (for phase-encoded images: -pi/2, the background)."""
+    shifts = np.asarray(shifts)
+    if shifts.shape != (rows.shape[0], 2) or shifts.dtype.kind not in "iu":
+        raise InvalidInputError(f"shifts must be integers of shape ({rows.shape[0]}, 2), got {shifts.dtype} "
+                                f"{shifts.shape}")
+    h, w = IMAGE_SHAPE
+    pad = int(np.abs(shifts).max(initial=0))
+    padded = np.full((rows.shape[0], h + 2 * pad, w + 2 * pad), fill, dtype=rows.dtype)
+    padded[:, pad:pad + h, pad:pad + w] = rows.reshape(-1, h, w)
+    top, left = pad - shifts[:, 0], pad - shifts[:, 1]  # out[r, c] = image[r - down, c - right]
+    r = (top[:, None] + np.arange(h))[:, :, None]
+    c = (left[:, None] + np.arange(w))[:, None, :]
+    return padded[np.arange(rows.shape[0])[:, None, None], r, c].reshape(rows.shape[0], h * w)
+
+
 def mnist_phase_datasets(validation: int = 10_000, data_home: str | os.PathLike | None = None,
                          n_train: int | None = None, *, download: bool = True
                          ) -> tuple[PhaseDataset, PhaseDataset, PhaseDataset]:

@@ -4,7 +4,9 @@ Inputs: the 784 grey levels 0..255 as clamped phases pi (p / 255 - 1/2) in [-pi/
 arXiv 2402.08579 on MNIST's range); targets +pi/2 on the true class and -pi/2 elsewhere; readout argmax sin(phi).
 Network: layered ``[784, *hidden, 10]`` (``hidden`` = "500" or "500,200"), the paper's layered initialisation.
 Training: mini-batches of ``batch_size`` images, a fresh permutation of the training images every epoch,
-``n_inits`` random initial states per image, Adam or SGD, learning rate constant or annealed as
+``n_inits`` random initial states per image, optionally each image moved by a random translation of up to
+``shift`` pixels (data augmentation; the uncovered pixels are background), Adam or SGD, learning rate constant or
+annealed as
 (1 + cos(pi t / T)) / 2 over the T iterations (``schedule="cosine"``). Model selection: the last ``validation`` images of the
 training file; each epoch visits the training images in the order of a permutation drawn from (seed, epoch);
 the validation and test accuracies are evaluated after every epoch (from one random initial state per
@@ -21,7 +23,7 @@ import xarray as xr
 
 from pyosc import topology
 from pyosc.data.datasets import PhaseDataset, accuracy
-from pyosc.data.mnist import mnist_phase_datasets
+from pyosc.data.mnist import mnist_phase_datasets, translate_images
 from pyosc.engines import get_engine
 from pyosc.errors import InvalidInputError
 from pyosc.experiments.ep_options import EPTaskConfig
@@ -48,6 +50,8 @@ class Config(EPTaskConfig):
     validation: int = option(10_000, "last training images set aside for model selection",
                              allowed=Interval(Integral, 0, 59_999))
     n_eval: int = option(0, "validation and test images evaluated per epoch (0: all)", allowed=NON_NEGATIVE_INT)
+    shift: int = option(0, "data augmentation: each training image of a batch moved by a random translation of up "
+                           "to this many pixels down/up and right/left (0: none)", allowed=Interval(Integral, 0, 8))
 
     def __post_init__(self):
         check_fields(self)
@@ -81,7 +85,10 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
         epoch, k = divmod(trainer.iteration, n_batches)  # each epoch's order is a function of (seed, epoch)
         perm = np.random.default_rng([config.seed, 2, epoch]).permutation(train.x.shape[0])
         idx = perm[k * config.batch_size:(k + 1) * config.batch_size]
-        return random_phases(rng, train.x[idx], config.n_inits, topo.n_units, None), train.y[idx], idx
+        x = train.x[idx]
+        if config.shift:
+            x = translate_images(x, rng.integers(-config.shift, config.shift + 1, (idx.size, 2)), -np.pi / 2)
+        return random_phases(rng, x, config.n_inits, topo.n_units, None), train.y[idx], idx
 
     def record(step, idx):
         out = step.free.phi[..., topo.output_units]

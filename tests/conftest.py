@@ -75,10 +75,20 @@ SHARED_WORKER = {
 }
 
 
+# The work units that take longest (a minute or more for the groups, 20-30 s for the single tests, on the idle 2-core
+# machine), handed out first in this order, so that the run ends on short tests with every worker busy (longest
+# processing time first); the other units follow in xdist's order (most tests first).
+LONGEST_FIRST = ("optomech", "conformance", "ep", "trainer-histories", "onn", "estimators",
+                 "tests/test_interfaces.py::test_readme_example_runs",
+                 "tests/test_mnist.py::test_a_small_mnist_subset_trains_above_chance",
+                 "tests/test_studies.py::test_sigkill_midway_then_resume", "studies-sizes-run", "basin")
+
+
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadgroup`` (pyproject's addopts): each group of :data:`SHARED_WORKER` is one work unit, given whole
-    to one worker (the units of most tests first, as xdist orders them); every other test is a unit of its own."""
+    to one worker; every other test is a unit of its own. Units start in the order of :data:`LONGEST_FIRST`, then
+    in xdist's."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
@@ -90,20 +100,38 @@ def pytest_xdist_make_scheduler(config, log):
                 return scope
             return next((group for prefix, group in SHARED_WORKER.items() if nodeid.startswith(prefix)), nodeid)
 
+        def _assign_work_unit(self, node) -> None:
+            if not getattr(self, "ordered", False):  # the first assignment: the queue is complete
+                rank = {scope: i for i, scope in enumerate(LONGEST_FIRST)}
+                units = sorted(self.workqueue.items(), key=lambda unit: rank.get(unit[0], len(rank)))  # stable
+                self.workqueue.clear()
+                self.workqueue.update(units)
+                self.ordered = True
+            super()._assign_work_unit(node)
+
     return SharedWorkerScheduling(config, log)
 
 
 @pytest.hookimpl(tryfirst=True)  # before -k and -m deselect
 def pytest_collection_modifyitems(config, items):
-    """Warn about a :data:`SHARED_WORKER` prefix that names no test of a collected file (a renamed test)."""
+    """Warn about a :data:`SHARED_WORKER` prefix or a :data:`LONGEST_FIRST` unit that names no test of a collected
+    file (a renamed test)."""
     if any("::" in arg for arg in config.args):  # single tests asked for
         return
     ids = [item.nodeid for item in items]
     files = {nodeid.split("::")[0] for nodeid in ids}
-    for prefix in SHARED_WORKER:
+    names = [("SHARED_WORKER", prefix, prefix) for prefix in SHARED_WORKER]
+    names += [("LONGEST_FIRST", unit, unit) for unit in LONGEST_FIRST if "::" in unit]
+    names += [("LONGEST_FIRST", unit, next(p for p, g in SHARED_WORKER.items() if g == unit))
+              for unit in LONGEST_FIRST if unit in SHARED_WORKER.values()]
+    for table, name, prefix in names:
         if prefix.split("::")[0] in files and not any(nodeid.startswith(prefix) for nodeid in ids):
             config.issue_config_time_warning(pytest.PytestConfigWarning(
-                f"tests/conftest.py: SHARED_WORKER names {prefix!r}, which matches no collected test"), stacklevel=2)
+                f"tests/conftest.py: {table} names {name!r}, which matches no collected test"), stacklevel=2)
+    unknown = [u for u in LONGEST_FIRST if "::" not in u and u not in SHARED_WORKER.values()]
+    if unknown:
+        config.issue_config_time_warning(pytest.PytestConfigWarning(
+            f"tests/conftest.py: LONGEST_FIRST names groups {unknown} that SHARED_WORKER does not define"), stacklevel=2)
 
 
 def pytest_unconfigure(config):

@@ -79,6 +79,9 @@ def test_richardson_estimate_is_second_order_in_beta(rng):
     step = ep_step(ENGINE, "xy", p, start, topo, Nudge(0.01, y), options, estimator="richardson")
     mask = topo.trainable_coupling_mask
     np.testing.assert_allclose(ds.W.values[0][mask], (p.W - step.gradient["W"])[mask], rtol=1e-9, atol=1e-12)
+    kicked = ep_step(ENGINE, "xy", p, start, topo, Nudge(0.01, y), options, kick=1e-9, rng=np.random.default_rng(0),
+                     estimator="richardson")  # the host path with kicked nudged phases extrapolates alike
+    np.testing.assert_allclose(kicked.gradient["W"], step.gradient["W"], rtol=1e-5, atol=1e-8)
 
 
 def test_implicit_gradient_matches_finite_differences(rng):

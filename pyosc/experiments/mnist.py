@@ -6,11 +6,11 @@ Network: layered ``[784, *hidden, 10]`` (``hidden`` = "500" or "500,200"), the p
 Training: mini-batches of ``batch_size`` images, a fresh permutation of the training images every epoch,
 ``n_inits`` random initial states per image, optionally each image moved by a random translation of up to
 ``shift`` pixels (data augmentation; the uncovered pixels are background), Adam or SGD, learning rate constant or
-annealed as
-(1 + cos(pi t / T)) / 2 over the T iterations (``schedule="cosine"``). Model selection: the last ``validation`` images of the
-training file; each epoch visits the training images in the order of a permutation drawn from (seed, epoch);
-the validation and test accuracies are evaluated after every epoch (from one random initial state per
-image) and the history records both, so that the test accuracy at the best validation epoch can be reported.
+annealed as (1 + cos(pi t / T)) / 2 over the T iterations (``schedule="cosine"``). Model selection: the last
+``validation`` images of the training file; each epoch visits the training images in the order of a permutation
+drawn from (seed, epoch); the validation and test accuracies are evaluated after every epoch (from one random initial
+state per image) and the history records both, so that the test accuracy at the best validation epoch can be
+reported.
 """
 from __future__ import annotations
 

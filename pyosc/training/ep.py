@@ -69,6 +69,11 @@ def as_param_dict(params) -> dict[str, np.ndarray]:
     return {k: as_real_array(k, v, finite=False) for k, v in items.items()}
 
 
+def _check_estimator(estimator) -> None:
+    if estimator not in ESTIMATORS:
+        raise InvalidInputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+
+
 def _model(model: str):
     if model not in _MODELS:
         raise InvalidInputError(f"model must be one of {sorted(_MODELS)} (energy models), got {model!r}")
@@ -82,8 +87,7 @@ def ep_step(engine: Engine, model: str, params: Mapping, phi0: np.ndarray, topol
     units when ``kick`` > 0, drawn from ``rng``), EP gradient per pair averaged over samples and initial states.
     ``estimator="richardson"``: also a relaxation nudged by 2 beta, gradient 2 g(beta) - g(2 beta) (see the module
     docstring); ``nudged`` is the equilibrium at beta."""
-    if estimator not in ESTIMATORS:
-        raise InvalidInputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    _check_estimator(estimator)
     if not kick:
         step = engine.ep_step(model, params, phi0, topology, nudge, options)
         if estimator == "one-sided":
@@ -91,6 +95,7 @@ def ep_step(engine: Engine, model: str, params: Mapping, phi0: np.ndarray, topol
         twice = engine.ep_step(model, params, step.free.phi, topology, Nudge(2 * nudge.beta, nudge.targets), options)
         return EPStep(_extrapolated(step.gradient, twice.gradient), step.free, step.nudged)
     record, param_grad, _ = _model(model)
+    params = as_param_dict(params)
     p = record(**{k: jnp.asarray(v) for k, v in params.items()})
     free = engine.relax(model, params, phi0, topology, options=options)
     g_free = param_grad(jnp.asarray(free.phi), p)
@@ -167,8 +172,7 @@ class EPTrainer(Trainer):
                  evaluate: Callable | None = None, kick: float = 0.0, snapshots: tuple[int, ...] = (),
                  schedule: Callable[[int], float] | None = None, device_sample: Callable | None = None,
                  sample_data=None, scan: int = 0, estimator: str = "one-sided"):
-        if estimator not in ESTIMATORS:
-            raise InvalidInputError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+        _check_estimator(estimator)
         self.name, self.engine, self.model, self.topology = name, engine, model, topology
         self._params = as_param_dict(params)
         self.beta, self.relax, self.kick, self.estimator = beta, relax, kick, estimator
@@ -374,8 +378,7 @@ class EPConfig:
 
     def __post_init__(self):
         Nudge(self.beta, np.zeros((1, 1)))  # validates beta
-        if self.estimator not in ESTIMATORS:
-            raise InvalidInputError(f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}")
+        _check_estimator(self.estimator)
         make_optimizer(self.optimizer, self.learning_rate)
         check_count("n_iterations", self.n_iterations)
         check_count("n_inits", self.n_inits)

@@ -111,10 +111,11 @@ def _cf(ds: xr.Dataset) -> tuple[xr.Dataset, dict]:
         var.attrs = attrs
         if var.dtype.kind in "OUS":
             encoding[name] = {"dtype": "S1"}  # CF text: character arrays, not variable-length strings
-        elif name in out.coords:
-            encoding[name] = {"_FillValue": None}  # coordinates have no missing values
-        elif var.dtype.kind in "biuf":
-            encoding[name] = {"zlib": True, "complevel": 4}
+        else:
+            numeric = {"zlib": True, "complevel": 4} if var.dtype.kind in "biuf" else {}
+            no_fill = {"_FillValue": None} if name in out.coords else {}  # coordinates have no missing values
+            if numeric or no_fill:
+                encoding[name] = {**numeric, **no_fill}
     out.attrs[CHECKSUM] = data_checksum(out)
     return out, encoding
 

@@ -17,6 +17,7 @@ from pyosc import topology
 from pyosc.data.mnist import mnist_phase_datasets
 from pyosc.engines import get_engine
 from pyosc.engines.base import RelaxOptions
+from pyosc.experiments.mnist import final_parameters
 from pyosc.results import read_netcdf
 from pyosc.training.ep import predict_phases
 
@@ -24,7 +25,7 @@ ds = read_netcdf(sys.argv[1])
 inits = [int(m) for m in sys.argv[2:]] or [1, 3, 5]
 config = ds.attrs["config"]
 topo = topology.from_spec(ds.attrs["topology"], n_inputs=784, n_outputs=10)
-params = {k: ds[k].values for k in ("W", "h", "psi")}
+params = final_parameters(ds)
 test = mnist_phase_datasets(validation=config["validation"])[2]
 options = RelaxOptions(method=config["method"], tol=config["tol"])
 engine = get_engine("jax")

@@ -262,3 +262,7 @@ def test_a_small_mnist_subset_trains_above_chance():
     assert ds.validation_accuracy.dims == ("epoch",) and ds.sizes["epoch"] == 2
     assert ds.attrs["test_accuracy_at_best_validation"] > 0.2, ds.test_accuracy.values
     assert int(ds.unconverged.sum()) == 0
+    params = experiment.final_parameters(ds)  # the dense couplings, rebuilt from the stored pairs
+    topo = config.network()
+    assert ds.sizes["pair"] == 784 * 32 + 32 * 10 and np.all(params["W"] == params["W"].T)
+    assert np.all(params["W"][~topo.coupling_mask] == 0) and np.count_nonzero(params["W"]) == 2 * ds.sizes["pair"]

@@ -120,6 +120,7 @@ def _history(trainer: EPTrainer, topo: topology.Topology, config: Config, n_batc
              ) -> xr.Dataset:
     one = lambda long_name: {"long_name": long_name, "units": "1"}
     epochs = np.arange(1, config.n_epochs + 1)
+    pair_i, pair_j = np.nonzero(np.triu(topo.coupling_mask))  # W is symmetric and sparse: its coupled pairs i < j
     batch_acc = trainer.records["train_accuracy"][0].reshape(config.n_epochs, n_batches).mean(axis=1)
     data = {
         "train_accuracy": (("epoch",), batch_acc, one("mean accuracy of the training batches (free phase)")),
@@ -127,7 +128,8 @@ def _history(trainer: EPTrainer, topo: topology.Topology, config: Config, n_batc
         "test_accuracy": (("epoch",), trainer.scores["test_accuracy"][0], one("test accuracy")),
         "unconverged": (("iteration",), trainer.records["unconverged"][0],
                         one("states (free + nudged) that missed the steady-state tolerance")),
-        "W": (("unit", "unit_"), trainer.params["W"], one("final couplings W_ij (per unit of the flow's time)")),
+        "coupling": (("pair",), trainer.params["W"][pair_i, pair_j],
+                     one("final couplings W_ij = W_ji of the coupled pairs (per unit of the flow's time)")),
         "h": (("unit",), trainer.params["h"], one("final bias amplitudes h_i (per unit of the flow's time)")),
         "psi": (("unit",), trainer.params["psi"], {"long_name": "final bias phases psi_i", "units": "rad"}),
         "role": (("unit",), unit_roles(topo), {"long_name": "role of the unit in the network"}),
@@ -136,13 +138,23 @@ def _history(trainer: EPTrainer, topo: topology.Topology, config: Config, n_batc
     coords = {"epoch": ("epoch", epochs, one("training epoch (after it)")),
               "iteration": ("iteration", np.arange(config.n_epochs * n_batches), one("training iteration")),
               "unit": ("unit", np.arange(topo.n_units), one("unit index")),
-              "unit_": ("unit_", np.arange(topo.n_units), one("unit index (second of a pair)"))}
+              "pair_i": ("pair", pair_i.astype(np.int32), one("first unit i of the coupled pair")),
+              "pair_j": ("pair", pair_j.astype(np.int32), one("second unit j > i of the coupled pair"))}
     return xr.Dataset(data, coords=coords, attrs={
         "title": f"equilibrium propagation on MNIST, XY model, {topo.name}", "task": "xy-mnist", "model": "xy",
         "trainer": "ep", "topology": topo.name, "engine": trainer.engine.name, "wall_time_s": elapsed,
         "best_validation_epoch": int(epochs[best]),
         "test_accuracy_at_best_validation": float(data["test_accuracy"][1][best]),
         "config": asdict(config), **provenance()})
+
+
+def final_parameters(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """The trained parameters of an xy-mnist history: W (dense, symmetric, from the coupled pairs), h, psi."""
+    n = ds.sizes["unit"]
+    W = np.zeros((n, n))
+    i, j = ds.pair_i.values, ds.pair_j.values
+    W[i, j] = W[j, i] = ds.coupling.values
+    return {"W": W, "h": ds.h.values, "psi": ds.psi.values}
 
 
 def summary(ds: xr.Dataset) -> str:

@@ -251,10 +251,14 @@ def test_translated_images_move_and_fill_with_background():
         task.Config(shift=9)
 
 
-def test_a_small_mnist_subset_trains_above_chance():
+def test_a_small_mnist_subset_trains_above_chance(tmp_path):
     """xy-mnist on 1,000 training images, [784, 32, 10], 2 epochs: the test accuracy at the best validation epoch
-    is above 20 % (chance: 10 %), and the history holds the per-epoch curves."""
+    is above 20 % (chance: 10 %), and the history holds the per-epoch curves; a second run starts from its final
+    parameters (``init_from``), and one of another network refuses to."""
+    from dataclasses import replace
+
     from pyosc.experiments import mnist as experiment
+    from pyosc.results import CHECKSUM, verify_netcdf, write_netcdf
 
     require_mnist()
     config = experiment.Config(hidden="32", n_train=1000, n_epochs=2, batch_size=100, learning_rate=0.003, n_eval=500)
@@ -266,3 +270,11 @@ def test_a_small_mnist_subset_trains_above_chance():
     topo = config.network()
     assert ds.sizes["pair"] == 784 * 32 + 32 * 10 and np.all(params["W"] == params["W"].T)
     assert np.all(params["W"][~topo.coupling_mask] == 0) and np.count_nonzero(params["W"]) == 2 * ds.sizes["pair"]
+    path = tmp_path / "h32.nc"
+    write_netcdf(ds, path)
+    fine = experiment.run(replace(config, n_train=100, n_epochs=1, learning_rate=1e-9, init_from=str(path)))
+    assert fine.attrs["initial_parameters_data_sha256"] == verify_netcdf(path).attrs[CHECKSUM]
+    for name, value in experiment.final_parameters(fine).items():  # one Adam step of 1e-9 from the stored ones
+        np.testing.assert_allclose(value, params[name], rtol=0, atol=1e-8, err_msg=name)
+    with pytest.raises(InvalidInputError, match="init_from .* not an xy-mnist history of layered:784,16,10"):
+        experiment.run(replace(config, hidden="16", init_from=str(path)))

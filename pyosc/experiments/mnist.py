@@ -3,7 +3,8 @@
 Inputs: the 784 grey levels 0..255 as clamped phases pi (p / 255 - 1/2) in [-pi/2, pi/2] (the digits encoding of
 arXiv 2402.08579 on MNIST's range); targets +pi/2 on the true class and -pi/2 elsewhere; readout argmax sin(phi).
 Network: layered ``[784, *hidden, 10]`` (``hidden`` = "500" or "500,200"), the paper's layered initialisation.
-Training: mini-batches of ``batch_size`` images, a fresh permutation of the training images every epoch,
+Training (from the layered initialisation, or from the final parameters of an earlier history: ``init_from``):
+mini-batches of ``batch_size`` images, a fresh permutation of the training images every epoch,
 ``n_inits`` random initial states per image, optionally each image moved by a random translation of up to
 ``shift`` pixels (data augmentation; the uncovered pixels are background), Adam or SGD, learning rate constant or
 annealed as (1 + cos(pi t / T)) / 2 over the T iterations (``schedule="cosine"``). Model selection: the last
@@ -29,7 +30,7 @@ from pyosc.errors import InvalidInputError
 from pyosc.experiments.ep_options import EPTaskConfig
 from pyosc.experiments.options import check_fields, option
 from pyosc.models import xy
-from pyosc.results import provenance
+from pyosc.results import CHECKSUM, provenance, verify_netcdf
 from pyosc.training import loop
 from pyosc.training.ep import EPTrainer, predict_phases, random_phases, unit_roles
 from pyosc.training.loop import Progress
@@ -52,6 +53,9 @@ class Config(EPTaskConfig):
     n_eval: int = option(0, "validation and test images evaluated per epoch (0: all)", allowed=NON_NEGATIVE_INT)
     shift: int = option(0, "data augmentation: each training image of a batch moved by a random translation of up "
                            "to this many pixels down/up and right/left (0: none)", allowed=Interval(Integral, 0, 8))
+    init_from: str = option("", "history (NetCDF) of an earlier xy-mnist run of the same network whose final "
+                                "parameters start this one, with a fresh optimizer ('': the layered random "
+                                "initialisation)")
 
     def __post_init__(self):
         check_fields(self)
@@ -75,7 +79,7 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
     train, val, test = mnist_phase_datasets(validation=config.validation, n_train=config.n_train or None)
     val, test = _subset(val, config.n_eval), _subset(test, config.n_eval)
     topo = config.network()
-    params = xy.init_params(topo, np.random.default_rng(config.seed), scheme="layered")
+    params, start = _initial_parameters(config, topo)
     ep = config.ep_config(n_iterations=1, learning_rate=config.learning_rate, eval_every=0)
     n_batches = train.x.shape[0] // config.batch_size
     if n_batches < 1:
@@ -113,11 +117,24 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
     show = lambda m: {k[:5]: f"{v:.3f}" for k, v in m.items() if "accuracy" in k}
     elapsed = loop.run(trainer, asdict(config), checkpoint=checkpoint, checkpoint_seconds=checkpoint_seconds,
                        progress=loop.as_progress(progress, trainer.name, show))
-    return _history(trainer, topo, config, n_batches, elapsed)
+    return _history(trainer, topo, config, n_batches, elapsed, start)
 
 
-def _history(trainer: EPTrainer, topo: topology.Topology, config: Config, n_batches: int, elapsed: float
-             ) -> xr.Dataset:
+def _initial_parameters(config: Config, topo: topology.Topology) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The layered random initialisation, or the final parameters of the verified history ``config.init_from`` (with
+    its checksum, for the new history's attributes)."""
+    if not config.init_from:
+        return xy.init_params(topo, np.random.default_rng(config.seed), scheme="layered"), {}
+    ds = verify_netcdf(config.init_from)
+    if ds.attrs.get("task") != "xy-mnist" or ds.attrs.get("topology") != topo.name:
+        raise InvalidInputError(f"init_from {config.init_from!r} is a {ds.attrs.get('task')!r} history of "
+                                f"{ds.attrs.get('topology')!r}, not an xy-mnist history of {topo.name}")
+    return final_parameters(ds), {"initial_parameters_from": os.path.basename(config.init_from),
+                                  "initial_parameters_data_sha256": ds.attrs[CHECKSUM]}
+
+
+def _history(trainer: EPTrainer, topo: topology.Topology, config: Config, n_batches: int, elapsed: float,
+             start: dict[str, str]) -> xr.Dataset:
     one = lambda long_name: {"long_name": long_name, "units": "1"}
     epochs = np.arange(1, config.n_epochs + 1)
     pair_i, pair_j = np.nonzero(np.triu(topo.coupling_mask))  # W is symmetric and sparse: its coupled pairs i < j
@@ -145,7 +162,7 @@ def _history(trainer: EPTrainer, topo: topology.Topology, config: Config, n_batc
         "trainer": "ep", "topology": topo.name, "engine": trainer.engine.name, "wall_time_s": elapsed,
         "best_validation_epoch": int(epochs[best]),
         "test_accuracy_at_best_validation": float(data["test_accuracy"][1][best]),
-        "config": asdict(config), **provenance()})
+        "config": asdict(config), **start, **provenance()})
 
 
 def final_parameters(ds: xr.Dataset) -> dict[str, np.ndarray]:

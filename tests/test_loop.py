@@ -31,10 +31,12 @@ def _scattering():
     return lambda **kw: train_network(net, x, y, x, y, cfg, **kw)[2]
 
 
+# The XY and ONN trainers take the shapes and options of tests/test_ep.py's XOR runs and of
+# tests/test_onn_memory.py's three letters: their programs are compiled once (the suite's compilation cache).
 TRAINERS = {
-    "xy-ep": lambda **kw: xor.run(xor.Config(n_runs=2, n_iterations=10, eval_every=4, optimizer="adam",
+    "xy-ep": lambda **kw: xor.run(xor.Config(n_runs=3, n_iterations=10, eval_every=4, optimizer="adam",
                                              learning_rate=0.05), **kw),
-    "onn-ep": lambda **kw: onn_memory.run(onn_memory.Config(letters="TE", n_iterations=6, eval_trials=2), **kw),
+    "onn-ep": lambda **kw: onn_memory.run(onn_memory.Config(letters="TEK", n_iterations=6), **kw),
     "optomech-adjoint": lambda **kw: optomech_xor.run(optomech_xor.Config(
         model="optomech-phase", n_runs=2, n_iterations=6, n_inits=1, eval_every=3, t1=300.0, patience=2), **kw),
     "scattering": lambda **kw: _scattering()(**kw),

@@ -55,7 +55,7 @@ def files(tmp_path_factory):
     # a collected study: the XY shapes of history("xy-ep") (compiled already), a float and an int axis, and
     # points of different sizes are covered by tests/test_studies.py
     study_file = folder / "study.toml"
-    study_file.write_text('task = "xy-xor"\n[base]\nn_runs = 2\nn_iterations = 10\neval_every = 4\n'
+    study_file.write_text('task = "xy-xor"\n[base]\nn_runs = 3\nn_iterations = 10\neval_every = 4\n'
                           'optimizer = "adam"\n[sweep]\nlearning_rate = [0.05]\nseed = [0, 1]\n')
     study = load_study(study_file)
     for point in study.points():

@@ -63,8 +63,8 @@ SHARED_WORKER = {
     "tests/test_xy_model.py::": "xy-model",
     **{f"tests/test_studies.py::{name}": "studies-failing-run"
        for name in ("test_failing_point_is_recorded_and_others_complete", "test_status_reports_each_point")},
-    **{f"tests/test_studies.py::{name}": "studies-sizes-run"
-       for name in ("test_dask_local_cluster_matches_local_executor", "test_collected_netcdf_round_trip")},
+    **{f"tests/test_studies.py::{name}": "studies-hidden-run"
+       for name in ("test_dask_local_cluster_matches_local_executor", "test_points_of_different_sizes_collect_and_plot")},
     **{f"tests/test_studies.py::{name}": "studies-killed-run"
        for name in ("test_a_killed_worker_fails_its_point_not_the_study",
                     "test_a_corrupt_checkpoint_is_set_aside_and_the_point_restarts",
@@ -81,7 +81,7 @@ SHARED_WORKER = {
 LONGEST_FIRST = ("optomech", "conformance", "ep", "trainer-histories", "onn", "estimators",
                  "tests/test_interfaces.py::test_readme_example_runs",
                  "tests/test_mnist.py::test_a_small_mnist_subset_trains_above_chance",
-                 "tests/test_studies.py::test_sigkill_midway_then_resume", "studies-sizes-run", "basin")
+                 "studies-hidden-run", "basin")
 
 
 @pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook

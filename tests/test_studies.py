@@ -137,28 +137,6 @@ def test_failing_point_is_recorded_and_others_complete(failing_run):
     assert "data_sha256" in provenance and "point_config_sha256" in provenance
 
 
-def test_sigkill_midway_then_resume(tmp_path):
-    # two network sizes: the runner is killed while its worker compiles the second size, after the first two points
-    path = _study(tmp_path, "n_units = [3, 4]\nseed = [0, 1]", name="k")
-    study = load_study(path)
-    cmd = [sys.executable, "-m", "pyosc", "study", "run", str(path), "--quiet"]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline and len(list(study.points_dir.glob("*.nc"))) < 2:
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker processes
-    proc.wait()
-    before = sorted(p.name for p in study.points_dir.glob("*.nc"))
-    assert 2 <= len(before) < 4, before
-    summary = run_study(study, progress=False)
-    assert summary.skipped == len(before) and summary.done == 4 - len(before) and not summary.failed
-    files = sorted(study.points_dir.glob("*.nc"))
-    assert [f.stem for f in files] == sorted(p.name for p in study.points())  # each point exactly once
-    assert not list(study.points_dir.glob(".*.tmp"))
-    for f in files:
-        assert read_netcdf(f).sizes["iteration"] == 8  # readable and complete
-
-
 def test_workers_end_with_a_killed_runner(tmp_path):
     """SIGKILL of the runner alone (not its process group) also ends its worker mid-point."""
     path = tmp_path / "w.toml"
@@ -189,15 +167,6 @@ def test_workers_end_with_a_killed_runner(tmp_path):
     for pid in orphans:  # do not leave them running when the test fails
         os.kill(int(pid), signal.SIGKILL)
     assert not orphans
-
-
-def test_dask_local_cluster_matches_local_executor(sizes_run, tmp_path):
-    pytest.importorskip("dask.distributed")
-    distributed = load_study(_study(tmp_path, "n_units = [4, 5]"))
-    assert not run_study(distributed, executor="dask", workers=2, progress=False).failed
-    a, b = collect(sizes_run, lazy=False), collect(distributed, lazy=False)
-    np.testing.assert_allclose(a.distance.values, b.distance.values, rtol=1e-12)
-    np.testing.assert_allclose(a.W.values, b.W.values, rtol=1e-12)
 
 
 def test_collected_netcdf_round_trip(sizes_run):
@@ -259,26 +228,46 @@ def test_checkpointed_task_resumes_a_killed_point(tmp_path):
     assert b.attrs["point_seconds"] == pytest.approx(before + outcome.seconds)  # the time before the kill counts
 
 
-def test_points_of_different_sizes_collect_and_plot(tmp_path):
-    """Scattering networks with and without a hidden layer (parameter arrays of different sizes, no
-    coordinates) collect into one Dataset, padded with NaN, and plot as accuracy curves."""
+HIDDEN = ('task = "scattering-digits"\n[base]\nn_iterations = 4\neval_every = 2\nbatch_size = 500\n'
+          "[sweep]\nhidden = [0, 3]\n")
+
+
+@pytest.fixture(scope="module")
+def hidden_run(tmp_path_factory):
+    """One local run of a study of scattering networks with and without a hidden layer (no compilation)."""
     from pyosc.data.datasets import get_data_home
-    from pyosc.plots import plot_study
 
     if not (get_data_home() / "optdigits.tra").exists():
         pytest.skip("optdigits not found (set PYOSC_DATA_HOME)")
-    path = tmp_path / "h.toml"
-    path.write_text('task = "scattering-digits"\n[base]\nn_iterations = 4\neval_every = 2\nbatch_size = 500\n'
-                    "[sweep]\nhidden = [0, 3]\n")
+    path = tmp_path_factory.mktemp("hidden") / "h.toml"
+    path.write_text(HIDDEN)
     study = load_study(path)
     assert not run_study(study, progress=False).failed
-    ds = read_netcdf(collect_to_file(study))
+    return study
+
+
+def test_points_of_different_sizes_collect_and_plot(hidden_run):
+    """Scattering networks with and without a hidden layer (parameter arrays of different sizes, no
+    coordinates) collect into one Dataset, padded with NaN, and plot as accuracy curves."""
+    from pyosc.plots import plot_study
+
+    ds = read_netcdf(collect_to_file(hidden_run))
     assert ds.test_accuracy.dims == ("hidden", "evaluation") and ds.sizes["evaluation"] == 2
     assert np.isfinite(ds.test_accuracy).all()
     hidden = ds.final_detuning_1  # the hidden layer (3 modes) at hidden = 3, the output layer (10) without one
     assert np.isfinite(hidden.sel(hidden=0)).sum() == 10 and np.isfinite(hidden.sel(hidden=3)).sum() == 3
     assert np.isnan(ds.final_detuning_2.sel(hidden=0)).all()
-    assert [p.name for p in plot_study(study)] == ["accuracy_curves.png"]
+    assert [p.name for p in plot_study(hidden_run)] == ["accuracy_curves.png"]
+
+
+def test_dask_local_cluster_matches_local_executor(hidden_run, tmp_path):
+    pytest.importorskip("dask.distributed")
+    (tmp_path / "h.toml").write_text(HIDDEN)
+    distributed = load_study(tmp_path / "h.toml")
+    assert not run_study(distributed, executor="dask", workers=2, progress=False).failed
+    a, b = collect(hidden_run, lazy=False), collect(distributed, lazy=False)
+    for name in ("test_accuracy", "final_detuning_1", "final_detuning_2"):  # to the last bits (BLAS threads)
+        np.testing.assert_allclose(a[name].values, b[name].values, rtol=1e-12, err_msg=name)
 
 
 def test_status_reports_each_point(failing_run, tmp_path, capsys):
@@ -331,6 +320,31 @@ def _worker_pids(pid: int) -> list[str]:
     """The spawned worker processes of process ``pid`` (started from any of its threads)."""
     children = [c for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
     return [c for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text(errors="replace")]
+
+
+def test_sigkill_midway_then_resume(tmp_path):
+    """SIGKILL of `pyosc study run` (the runner and its worker) in the middle of its third point: the rerun skips
+    the finished points and computes the others, each exactly once."""
+    _optdigits()
+    path = tmp_path / "k.toml"
+    path.write_text(SCATTERING.format(sweep="n_iterations = [4, 6, 30, 8]"))  # the third: several seconds
+    study = load_study(path)
+    cmd = [sys.executable, "-m", "pyosc", "study", "run", str(path), "--quiet"]
+    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(study.points_dir.glob("*.nc"))) < 2:
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the runner and its worker process
+    proc.wait()
+    before = sorted(p.name for p in study.points_dir.glob("*.nc"))
+    assert 2 <= len(before) < 4, before
+    summary = run_study(study, progress=False)
+    assert summary.skipped == len(before) and summary.done == 4 - len(before) and not summary.failed
+    files = sorted(study.points_dir.glob("*.nc"))
+    assert [f.stem for f in files] == sorted(p.name for p in study.points())  # each point exactly once
+    assert not list(study.points_dir.glob(".*.tmp"))
+    for f in files:  # readable and complete: evaluated every 2 iterations
+        assert read_netcdf(f).sizes["evaluation"] == int(f.stem.rsplit("-", 1)[1]) // 2
 
 
 @pytest.fixture(scope="module")

@@ -58,6 +58,7 @@ SHARED_WORKER = {
     "tests/test_netcdf_cf.py::": "trainer-histories",
     "tests/test_onn.py::": "onn",
     "tests/test_onn_memory.py::": "onn-memory",
+    "tests/test_optomech.py::test_xor_cli_writes_history": "trainer-histories",  # the optomech trainer's programs
     "tests/test_optomech.py::": "optomech",
     "tests/test_relaxation_basin.py::": "basin",
     "tests/test_xy_model.py::": "xy-model",

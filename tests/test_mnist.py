@@ -252,8 +252,8 @@ def test_translated_images_move_and_fill_with_background():
 
 
 def test_a_small_mnist_subset_trains_above_chance(tmp_path):
-    """xy-mnist on 1,000 training images, [784, 32, 10], 2 epochs: the test accuracy at the best validation epoch
-    is above 20 % (chance: 10 %), and the history holds the per-epoch curves; a second run starts from its final
+    """xy-mnist on 1,000 training images, [784, 64, 10], 2 epochs: the test accuracy at the best validation epoch
+    is above 50 % (chance: 10 %), and the history holds the per-epoch curves; a second run starts from its final
     parameters (``init_from``), and one of another network refuses to."""
     from dataclasses import replace
 
@@ -261,16 +261,17 @@ def test_a_small_mnist_subset_trains_above_chance(tmp_path):
     from pyosc.results import CHECKSUM, verify_netcdf, write_netcdf
 
     require_mnist()
-    config = experiment.Config(hidden="32", n_train=1000, n_epochs=2, batch_size=100, learning_rate=0.003, n_eval=500)
+    config = experiment.Config(hidden="64", n_train=1000, n_epochs=2, batch_size=20, learning_rate=0.002, beta=1.0,
+                               n_eval=500, method="continuation")  # the nudge and relaxation of the MNIST runs
     ds = experiment.run(config)
     assert ds.validation_accuracy.dims == ("epoch",) and ds.sizes["epoch"] == 2
-    assert ds.attrs["test_accuracy_at_best_validation"] > 0.2, ds.test_accuracy.values
+    assert ds.attrs["test_accuracy_at_best_validation"] > 0.5, ds.test_accuracy.values
     assert int(ds.unconverged.sum()) == 0
     params = experiment.final_parameters(ds)  # the dense couplings, rebuilt from the stored pairs
     topo = config.network()
-    assert ds.sizes["pair"] == 784 * 32 + 32 * 10 and np.all(params["W"] == params["W"].T)
+    assert ds.sizes["pair"] == 784 * 64 + 64 * 10 and np.all(params["W"] == params["W"].T)
     assert np.all(params["W"][~topo.coupling_mask] == 0) and np.count_nonzero(params["W"]) == 2 * ds.sizes["pair"]
-    path = tmp_path / "h32.nc"
+    path = tmp_path / "h64.nc"
     write_netcdf(ds, path)
     fine = experiment.run(replace(config, n_train=100, n_epochs=1, learning_rate=1e-9, init_from=str(path)))
     assert fine.attrs["initial_parameters_data_sha256"] == verify_netcdf(path).attrs[CHECKSUM]

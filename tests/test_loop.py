@@ -70,11 +70,11 @@ def test_sigint_saves_a_checkpoint_and_the_resumed_run_is_identical(name, tmp_pa
 
 def test_checkpoint_of_other_settings_or_corrupt_is_refused(tmp_path, interrupt_at):
     ckpt = tmp_path / "run.ckpt.npz"
-    config = xor.Config(n_runs=2, n_iterations=6, eval_every=0)
+    config = xor.Config(n_runs=3, n_iterations=6, eval_every=0)
     with pytest.raises(TrainingInterrupted):
         xor.run(config, checkpoint=ckpt, progress=interrupt_at(2))
     with pytest.raises(InvalidInputError, match=r"other settings: learning_rate \(0.1 there, 0.2 here\)"):
-        xor.run(xor.Config(n_runs=2, n_iterations=6, eval_every=0, learning_rate=0.2), checkpoint=ckpt)
+        xor.run(xor.Config(n_runs=3, n_iterations=6, eval_every=0, learning_rate=0.2), checkpoint=ckpt)
     ckpt.write_bytes(ckpt.read_bytes()[:100])
     with pytest.raises(InvalidInputError, match=f"checkpoint {ckpt} cannot be read.*move it away.*--restart"):
         xor.run(config, checkpoint=ckpt)
@@ -106,7 +106,7 @@ def test_cli_ctrl_c_exits_130_with_the_checkpoint(tmp_path):
     """Ctrl-C of `pyosc train`: a message that says where the checkpoint is and how to resume, exit status 130,
     no traceback; the rerun resumes (here: refuses other settings, naming them)."""
     out, ckpt = tmp_path / "x.nc", tmp_path / "x.nc.ckpt.npz"
-    cmd = [sys.executable, "-m", "pyosc", "train", "xor", "--n-runs", "2", "--n-iterations", "1000000",
+    cmd = [sys.executable, "-m", "pyosc", "train", "xor", "--n-runs", "3", "--n-iterations", "1000000",
            "--eval-every", "0", "--checkpoint-seconds", "0", "--quiet", "--out", str(out)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120

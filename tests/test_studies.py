@@ -22,7 +22,7 @@ from pyosc.studies import collect, collect_to_file, load_study, pending_points, 
 TINY = """
 task = "xy-xor"
 [base]
-n_runs = 2
+n_runs = 3
 n_iterations = 8
 eval_every = 4
 [sweep]
@@ -41,7 +41,7 @@ def test_grid_names_and_ranges(tmp_path):
     study = load_study(_study(tmp_path, 'n_units = [4, 5]\nlearning_rate = {start = 0.05, stop = 0.1, num = 2}'))
     pts = study.points()
     assert len(pts) == 4 and len({p.name for p in pts}) == 4
-    assert pts[1].config["learning_rate"] == 0.1 and pts[1].config["n_units"] == 4 and pts[1].config["n_runs"] == 2
+    assert pts[1].config["learning_rate"] == 0.1 and pts[1].config["n_units"] == 4 and pts[1].config["n_runs"] == 3
     assert study.output == tmp_path / "results" / "s"
 
 
@@ -140,7 +140,7 @@ def test_failing_point_is_recorded_and_others_complete(failing_run):
 def test_workers_end_with_a_killed_runner(tmp_path):
     """SIGKILL of the runner alone (not its process group) also ends its worker mid-point."""
     path = tmp_path / "w.toml"
-    path.write_text('task = "xy-xor"\n[base]\nn_runs = 2\nn_iterations = 100000\n[sweep]\nn_units = [5]\n')
+    path.write_text('task = "xy-xor"\n[base]\nn_runs = 3\nn_iterations = 100000\n[sweep]\nn_units = [5]\n')
     proc = subprocess.Popen([sys.executable, "-m", "pyosc", "study", "run", str(path), "--quiet"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
@@ -180,7 +180,7 @@ def test_collected_netcdf_round_trip(sizes_run):
     np.testing.assert_array_equal(back.n_units.values, [4, 5])
     assert back.role.sel(n_units=4).values.tolist() == ["input", "input", "hidden", "output", ""]  # padded text
     assert back.psi.attrs["units"] == "rad" and back.wall_time_s.attrs["units"] == "s"
-    assert back.attrs["config"]["base"] == {"n_runs": 2, "n_iterations": 8, "eval_every": 4}
+    assert back.attrs["config"]["base"] == {"n_runs": 3, "n_iterations": 8, "eval_every": 4}
     assert back.attrs["config"]["axes"]["n_units"]["values"] == [[4], [5]]
     point = read_netcdf(study.points_dir / "n_units-4.nc")
     assert point.attrs["config"]["n_units"] == 4 and point.attrs["config"]["n_iterations"] == 8
@@ -201,7 +201,7 @@ def test_checkpointed_task_resumes_a_killed_point(tmp_path):
     from pyosc.studies import run_point
     from pyosc.training.loop import TrainingInterrupted
 
-    base = "n_runs = 2\nn_iterations = 12\neval_every = 4"
+    base = "n_runs = 3\nn_iterations = 12\neval_every = 4"
     for folder in ("whole", "resumed"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "s.toml").write_text(f'task = "xy-xor"\n[base]\n{base}\n')

@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
@@ -271,7 +271,7 @@ class EPTrainer(Trainer):
         return {k: float(np.mean(v)) for k, v in scores.items()}
 
     def parameters_finite(self) -> bool:
-        return all(bool(jnp.all(jnp.isfinite(v))) for v in self._params.values())
+        return bool(_all_finite(self._params))
 
     def state(self) -> tuple[dict, dict[str, np.ndarray]]:
         arrays = {f"param/{k}": v for k, v in self.params.items()}
@@ -318,6 +318,12 @@ def _iteration(program: Callable, opt, beta: float, estimator: str) -> Callable:
         return params, opt_state, grad, free, nudged
 
     return iterate
+
+
+@jax.jit
+def _all_finite(tree) -> jnp.ndarray:
+    """Whether every entry of the arrays of ``tree`` is finite (one compiled program per tree of shapes)."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(tree)]))
 
 
 @lru_cache(maxsize=32)
@@ -466,10 +472,14 @@ class _Distance:
     outputs: tuple[int, ...]
 
     def __call__(self, step: EPStep, targets) -> dict:
-        out = step.free.phi[..., list(self.outputs)]
-        distance = jnp.mean(xy.distance(out, jnp.asarray(targets)[:, None, :]), axis=(-2, -1))
-        unconverged = jnp.sum(~step.free.converged, axis=(-2, -1)) + jnp.sum(~step.nudged.converged, axis=(-2, -1))
-        return {"distance": jnp.atleast_1d(distance), "unconverged": jnp.atleast_1d(unconverged)}
+        return _distance_record(step.free.phi, step.free.converged, step.nudged.converged, targets, self.outputs)
+
+
+@partial(jax.jit, static_argnums=4)  # one program, also where the host calls it (not one per operation)
+def _distance_record(phi, free_converged, nudged_converged, targets, outputs: tuple[int, ...]) -> dict:
+    distance = jnp.mean(xy.distance(phi[..., list(outputs)], targets[:, None, :]), axis=(-2, -1))
+    unconverged = jnp.sum(~free_converged, axis=(-2, -1)) + jnp.sum(~nudged_converged, axis=(-2, -1))
+    return {"distance": jnp.atleast_1d(distance), "unconverged": jnp.atleast_1d(unconverged)}
 
 
 def train_ep(topology: Topology, train: PhaseDataset, params, config: EPConfig = EPConfig(), *,
@@ -513,7 +523,8 @@ def train_ep(topology: Topology, train: PhaseDataset, params, config: EPConfig =
                         snapshots=config.snapshots,
                         device_sample=_FullBatch(() if runs is None else (runs,), config.n_inits, topology.n_units)
                         if config.scan else None,
-                        sample_data={"x": jnp.asarray(train.x), "y": jnp.asarray(train.y)}, scan=config.scan,
+                        sample_data={"x": jnp.asarray(train.x), "y": jnp.asarray(train.y)} if config.scan else None,
+                        scan=config.scan,
                         estimator=config.estimator)
     elapsed = run(trainer, {"topology": topology.name, **config.to_dict()}, checkpoint=checkpoint,
                   checkpoint_seconds=checkpoint_seconds,

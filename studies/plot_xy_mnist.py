@@ -1,6 +1,8 @@
 """Learning curve of an xy-mnist run: accuracy per epoch (training batches, validation, test) and a summary line.
 
-Reads the finished history (``.nc``) or, while the run goes on, its checkpoint (``.ckpt.npz``: the epochs done).
+Reads the finished history (``.nc``) or, while the run goes on, its checkpoint (``.ckpt.npz``: the epochs done). A run
+started from an earlier one (``init_from``, in the same folder) is drawn after it, epochs counted on, with the model
+chosen on the validation accuracy over all of them.
 Usage: python studies/plot_xy_mnist.py studies/results/xy_mnist/mnist_h500.nc[.ckpt.npz] [out.png]
 """
 import sys
@@ -34,13 +36,26 @@ def curves(path: Path) -> tuple[dict[str, np.ndarray], dict]:
                                         ("validation_accuracy", "test_accuracy")}}, config
 
 
+def chain(path: Path) -> tuple[dict[str, np.ndarray], dict, list[int]]:
+    """Accuracies per epoch of the run and of the runs it started from (oldest first), its configuration, and the
+    number of epochs before each restart."""
+    acc, config = curves(path)
+    if not config.get("init_from"):
+        return acc, config, []
+    before, _, restarts = chain(path.parent / Path(config["init_from"]).name)
+    n = len(before["test_accuracy"])
+    return {k: np.concatenate([before[k], acc[k]]) for k in acc}, config, restarts + [n]
+
+
 path = Path(sys.argv[1])
-acc, config = curves(path)
+acc, config, restarts = chain(path)
 out = Path(sys.argv[2]) if len(sys.argv) > 2 else path.parent / f"{path.name.split('.')[0]}_accuracy.png"
 epochs = np.arange(1, len(acc["test_accuracy"]) + 1)
 best = int(np.argmax(acc["validation_accuracy"]))
 fig, ax = plt.subplots(figsize=(6, 4))
-for key, label in (("train_accuracy", "training batches (free phase, before the update)"),
+for i, n in enumerate(restarts):
+    ax.axvline(n + 0.5, color="grey", lw=0.8, ls="-.", label="restart from the final parameters" if not i else None)
+for key, label in (("train_accuracy", "training batches (free phase, before the update; as translated)"),
                    ("validation_accuracy", "validation (last 10,000 training images)"),
                    ("test_accuracy", "test (10,000 images)")):
     ax.plot(epochs, 100 * acc[key], marker="o", ms=3, label=label)
@@ -49,8 +64,9 @@ for (name, value), ls in zip(PUBLISHED.items(), (":", "--")):
 ax.axhline(98.0, color="k", lw=0.8, label="98 %")
 low = min(100 * min(float(a.min()) for a in acc.values()), 96.0)
 ax.xaxis.get_major_locator().set_params(integer=True)
-ax.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(max(np.floor(low) - 1, 50), 100),
-       title=f"XY network [784,{config['hidden']},10] on MNIST, EP (beta {config['beta']}, {config['method']})")
+ax.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(max(np.floor(low) - 1, 50), 100))
+ax.set_title(f"XY network [784,{config['hidden']},10] on MNIST, EP (beta {config['beta']}, {config['method']})",
+             fontsize=10)
 ax.legend(fontsize=7, loc="lower right")
 fig.tight_layout()
 fig.savefig(out, dpi=120)

@@ -30,6 +30,8 @@ def curves(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     done = meta["next_iteration"]
     n_batches = (60_000 - config["validation"] if not config["n_train"] else config["n_train"]) // config["batch_size"]
     epochs = (done - 1) // n_batches  # evaluated epochs: after epoch e comes the evaluation before step e n_batches
+    if epochs < 1:  # nothing evaluated yet
+        return {k: np.empty(0) for k in ("train_accuracy", "validation_accuracy", "test_accuracy")}, config
     scores, records = checkpoint_group(arrays, "score"), checkpoint_group(arrays, "record")
     train = records["train_accuracy"].reshape(-1)[: epochs * n_batches].reshape(epochs, n_batches).mean(axis=1)
     return {"train_accuracy": train, **{k: scores[k].reshape(-1)[:epochs] for k in
@@ -49,6 +51,8 @@ def chain(path: Path) -> tuple[dict[str, np.ndarray], dict, list[int]]:
 
 path = Path(sys.argv[1])
 acc, config, restarts = chain(path)
+if not acc["test_accuracy"].size:
+    sys.exit(f"{path}: no epoch evaluated yet")
 out = Path(sys.argv[2]) if len(sys.argv) > 2 else path.parent / f"{path.name.split('.')[0]}_accuracy.png"
 epochs = np.arange(1, len(acc["test_accuracy"]) + 1)
 best = int(np.argmax(acc["validation_accuracy"]))

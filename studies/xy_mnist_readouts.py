@@ -5,7 +5,8 @@
 * ``vote M``: a softer readout over the network's multistability: argmax of sin(phi) averaged over the equilibria
   reached from M random initial states of the same image (the hardware analogue: M relaxations, outputs averaged).
 
-Usage: python studies/xy_mnist_readouts.py studies/results/xy_mnist/mnist_h500.nc [M ...]   (default M: 1 3 5)
+Usage: python studies/xy_mnist_readouts.py studies/results/xy_mnist/mnist_h1000_shift1_finetune.nc [M ...]
+(default M: 1 3 5)
 Prints one line per readout with its test accuracy and the share of unconverged relaxations.
 """
 import sys

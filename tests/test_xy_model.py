@@ -25,16 +25,16 @@ def test_energy_formula(net):
 
 def test_phase_derivatives_match_autodiff(net):
     _, p, phi = net
-    g_auto = jax.vmap(jax.grad(lambda f: xy.energy(f, p)))(jnp.asarray(phi))
+    g_auto = jax.jit(jax.vmap(jax.grad(lambda f: xy.energy(f, p))))(jnp.asarray(phi))
     np.testing.assert_allclose(xy.energy_grad_phi(phi, p), g_auto, atol=1e-13)
-    h_auto = jax.vmap(jax.hessian(lambda f: xy.energy(f, p)))(jnp.asarray(phi))
+    h_auto = jax.jit(jax.vmap(jax.hessian(lambda f: xy.energy(f, p))))(jnp.asarray(phi))
     np.testing.assert_allclose(xy.energy_hessian(phi, p), h_auto, atol=1e-12)
 
 
 def test_parameter_derivatives_are_per_pair(net):
     _, p, phi = net
     g = xy.energy_param_grad(phi, p)
-    auto = jax.grad(lambda q: jnp.mean(xy.energy(jnp.asarray(phi), q)))(xy.XYParams(*map(jnp.asarray, p)))
+    auto = jax.jit(jax.grad(lambda q: jnp.mean(xy.energy(jnp.asarray(phi), q))))(xy.XYParams(*map(jnp.asarray, p)))
     # autodiff treats W_ij and W_ji as independent entries: the pair derivative is their sum
     off = ~np.eye(6, dtype=bool)  # the diagonal is not a parameter (W_ii = 0) and gets no gradient
     np.testing.assert_allclose(g.W[off], (auto.W + auto.W.T)[off], atol=1e-13)
@@ -46,10 +46,10 @@ def test_parameter_derivatives_are_per_pair(net):
 
 def test_log_cost_force_and_curvature(rng):
     phi, tau = rng.uniform(-3, 3, 7), rng.uniform(-1, 1, 7)
-    g = jax.vmap(jax.grad(lambda a, b: xy.log_cost(a[None], b[None])))(jnp.asarray(phi), jnp.asarray(tau))
+    g = jax.jit(jax.vmap(jax.grad(lambda a, b: xy.log_cost(a[None], b[None]))))(jnp.asarray(phi), jnp.asarray(tau))
     np.testing.assert_allclose(xy.log_cost_grad(phi, tau), g, rtol=1e-12)
     np.testing.assert_allclose(xy.log_cost_grad(phi, tau), np.tan((phi - tau) / 2), rtol=1e-12)
-    c = jax.vmap(jax.grad(lambda a, b: xy.log_cost_grad(a, b)))(jnp.asarray(phi), jnp.asarray(tau))
+    c = jax.jit(jax.vmap(jax.grad(lambda a, b: xy.log_cost_grad(a, b))))(jnp.asarray(phi), jnp.asarray(tau))
     np.testing.assert_allclose(xy.log_cost_curvature(phi, tau), c, rtol=1e-12)
     assert np.isinf(xy.log_cost(np.array([np.pi]), np.array([0.0])))
 

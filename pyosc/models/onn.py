@@ -32,13 +32,15 @@ energy still decreases, but equilibria exist only while the couplings lock the d
 equilibria need not be minima of anything, and equilibrium propagation's gradient is biased.
 
 EP derivatives are per *pair*: dE/dW_kj = -U(phi_k - phi_j) applies to both entries W_kj and W_jk.
-Phases have shape ``(..., N)``; every function is pure ``jax.numpy``.
+Phases have shape ``(..., N)``; every function is pure ``jax.numpy`` (the velocity and the energy with its phase
+derivatives ``jax.jit``-wrapped, as in :mod:`pyosc.models.xy`).
 """
 from __future__ import annotations
 
 import warnings
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -168,6 +170,7 @@ def _harmonics(b: jnp.ndarray) -> jnp.ndarray:
     return jnp.arange(1, b.shape[-1] + 1, dtype=jnp.float64)
 
 
+@jax.jit
 def velocity(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
     """dphi_k/dt of the full phase-deviation model (any H, detunings and drives), shape of ``phi``.
 
@@ -182,6 +185,7 @@ def velocity(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
     return p.omega + coupled + p.h * jnp.sin(p.psi - phi) - p.shil * jnp.sin(2 * phi)
 
 
+@jax.jit
 def energy(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
     """E(phi) of the odd part of H (the energy when H is odd), shape ``phi.shape[:-1]``."""
     n = _harmonics(p.sin)
@@ -192,11 +196,13 @@ def energy(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
             - 0.5 * jnp.sum(p.shil * jnp.cos(2 * phi), axis=-1))
 
 
+@jax.jit
 def energy_grad_phi(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
     """dE/dphi of :func:`energy` (= -velocity when H is odd)."""
     return -velocity(phi, p._replace(cos=jnp.zeros_like(p.cos)))
 
 
+@jax.jit
 def energy_hessian(phi: jnp.ndarray, p: ONNParams) -> jnp.ndarray:
     """d^2E/dphi_k dphi_j, shape ``phi.shape + (N,)``; off-diagonal W_kj U''(phi_k - phi_j) =
     -W_kj sum_n n b_n cos(n (phi_k - phi_j)), diagonal minus the row sum plus h_k cos(phi_k - psi_k) + 2 s_k cos(2 phi_k)."""

@@ -14,7 +14,8 @@ Outputs are compared to target phases tau with
     whose force on output k is -beta tan((phi_k - tau_k)/2); it diverges at anti-alignment.
 
 All functions are pure ``jax.numpy`` functions of one parameter set ``XYParams`` and phases of shape
-``(..., N)`` (any leading batch axes). Energy derivatives with respect to parameters are per *pair*:
+``(..., N)`` (any leading batch axes); the energy, its phase derivatives and the costs are ``jax.jit``-wrapped (one
+compiled program per shape when called on arrays, inlined in the programs that call them). Energy derivatives with respect to parameters are per *pair*:
 dE/dW_ij = -cos(phi_i - phi_j) applies to both W_ij and W_ji, keeping W symmetric.
 """
 from __future__ import annotations
@@ -86,6 +87,7 @@ def init_params(topology: Topology, rng: np.random.Generator, *, scheme: str = "
 
 # --- energy, forces, Hessian -------------------------------------------------------------------
 
+@jax.jit
 def energy(phi: jnp.ndarray, p: XYParams) -> jnp.ndarray:
     """E(phi), shape ``phi.shape[:-1]``."""
     z = jnp.exp(1j * phi)
@@ -93,12 +95,14 @@ def energy(phi: jnp.ndarray, p: XYParams) -> jnp.ndarray:
     return -0.5 * pair - jnp.sum(p.h * jnp.cos(phi - p.psi), axis=-1)
 
 
+@jax.jit
 def energy_grad_phi(phi: jnp.ndarray, p: XYParams) -> jnp.ndarray:
     """dE/dphi_i = sum_j W_ij sin(phi_i - phi_j) + h_i sin(phi_i - psi_i)."""
     z = jnp.exp(1j * phi)
     return jnp.imag(z * jnp.conj(z @ p.W)) + p.h * jnp.sin(phi - p.psi)
 
 
+@jax.jit
 def energy_hessian_diag(phi: jnp.ndarray, p: XYParams) -> jnp.ndarray:
     """Diagonal of the Hessian: sum_j W_ij cos(phi_i - phi_j) + h_i cos(phi_i - psi_i)."""
     z = jnp.exp(1j * phi)
@@ -113,6 +117,7 @@ def coupling_hessian_block(phi: jnp.ndarray, W: jnp.ndarray, rows: np.ndarray, c
     return -W[np.ix_(rows, cols)] * jnp.cos(phi[..., rows, None] - phi[..., None, cols])
 
 
+@jax.jit
 def energy_hessian(phi: jnp.ndarray, p: XYParams) -> jnp.ndarray:
     """Full Hessian d^2E/dphi_i dphi_j, shape ``phi.shape + (N,)``."""
     every = np.arange(phi.shape[-1])
@@ -122,6 +127,7 @@ def energy_hessian(phi: jnp.ndarray, p: XYParams) -> jnp.ndarray:
 
 # --- costs -------------------------------------------------------------------------------------
 
+@jax.jit
 def distance(phi_out: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
     """Monitoring distance 1/(2 n_out) sum_k [1 - cos(phi_k - tau_k)] over the last axis, in [0, 1].
 
@@ -130,17 +136,20 @@ def distance(phi_out: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
     return 0.5 * jnp.mean(1.0 - jnp.cos(phi_out - target), axis=-1)
 
 
+@jax.jit
 def log_cost(phi_out: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
     """Training cost -sum_k log(1 + cos(phi_k - tau_k)) over the last axis (+inf at anti-alignment)."""
     return -jnp.sum(jnp.log1p(jnp.cos(phi_out - target)), axis=-1)
 
 
+@jax.jit
 def log_cost_grad(phi_out: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
     """dC/dphi_k = sin(d) / (1 + cos d) = tan(d / 2) with d = phi_k - tau_k."""
     d = phi_out - target
     return jnp.sin(d) / (1.0 + jnp.cos(d))
 
 
+@jax.jit
 def log_cost_curvature(phi_out: jnp.ndarray, target: jnp.ndarray) -> jnp.ndarray:
     """d^2C/dphi_k^2 = 1 / (1 + cos d)."""
     return 1.0 / (1.0 + jnp.cos(phi_out - target))

@@ -9,6 +9,7 @@ import pytest
 
 from pyosc.data import mnist
 from pyosc.data.mnist import (
+    deform_images,
     encode_mnist_pixels,
     load_mnist,
     mnist_phase_datasets,
@@ -249,6 +250,28 @@ def test_translated_images_move_and_fill_with_background():
 
     with pytest.raises(InvalidInputError, match="shift"):
         task.Config(shift=9)
+
+
+def test_deformed_images_rotate_scale_and_move_about_the_centre(rng):
+    x = rng.uniform(-np.pi / 2, np.pi / 2, (3, 784))
+    images = x.reshape(3, 28, 28)
+    none, quarter = np.zeros(3), np.full(3, np.pi / 2)
+    np.testing.assert_array_equal(deform_images(x, none, np.ones(3), np.zeros((3, 2)), 0.0), x)
+    turned = deform_images(x, quarter, np.ones(3), np.zeros((3, 2)), 0.0).reshape(3, 28, 28)
+    np.testing.assert_allclose(turned, np.rot90(images, 1, axes=(1, 2)), atol=1e-12)  # counter-clockwise
+    shifts = np.array([[2, -3], [0, 0], [-5, 1]])
+    np.testing.assert_array_equal(deform_images(x, none, np.ones(3), shifts, -np.pi / 2),
+                                  translate_images(x, shifts, -np.pi / 2))
+    small = deform_images(x, none, np.full(3, 1 / 3), np.zeros((3, 2)), -np.pi / 2).reshape(3, 28, 28)
+    np.testing.assert_allclose(small[:, 9:19, 9:19], images[:, ::3, ::3], atol=1e-12)  # pixel o <- 3 o - 27
+    small[:, 9:19, 9:19] = -np.pi / 2
+    assert np.all(small == -np.pi / 2)  # background around the shrunk image
+    with pytest.raises(InvalidInputError, match="scales positive"):
+        deform_images(x, none, np.zeros(3), np.zeros((3, 2)), 0.0)
+    from pyosc.experiments import mnist as task
+
+    with pytest.raises(InvalidInputError, match="rotate"):
+        task.Config(rotate=90.0)
 
 
 def test_a_small_mnist_subset_trains_above_chance(tmp_path):

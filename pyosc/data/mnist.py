@@ -304,6 +304,31 @@ def translate_images(rows: np.ndarray, shifts: np.ndarray, fill: float) -> np.nd
     return padded[np.arange(rows.shape[0])[:, None, None], r, c].reshape(rows.shape[0], h * w)
 
 
+
+def deform_images(rows: np.ndarray, angles: np.ndarray, scales: np.ndarray, shifts: np.ndarray,
+                  fill: float) -> np.ndarray:
+    """Images ``rows`` (n, 784), each rotated by ``angles[i]`` (radians, counter-clockwise as displayed) and scaled by
+    ``scales[i]`` about the image centre, then moved by ``shifts[i]`` = (down, right) pixels; bilinear interpolation,
+    ``fill`` outside the original image (for phase-encoded images: -pi/2, the background). Phases interpolate like
+    the grey levels they encode (the encoding is linear)."""
+    from scipy import ndimage  # 0.3 s to import: only when images are deformed
+
+    n = rows.shape[0]
+    angles, scales, shifts = (np.asarray(a, dtype=float) for a in (angles, scales, shifts))
+    if angles.shape != (n,) or scales.shape != (n,) or shifts.shape != (n, 2):
+        raise InvalidInputError(f"angles and scales must have shape ({n},) and shifts ({n}, 2), got "
+                                f"{angles.shape}, {scales.shape}, {shifts.shape}")
+    if not (np.all(np.isfinite(angles)) and np.all(np.isfinite(shifts)) and np.all(scales > 0)):
+        raise InvalidInputError("angles and shifts must be finite and scales positive")
+    centre = (np.array(IMAGE_SHAPE) - 1) / 2
+    out = np.empty_like(rows)
+    for i, image in enumerate(rows.reshape(n, *IMAGE_SHAPE)):
+        c, s = np.cos(angles[i]), np.sin(angles[i])
+        inverse = np.array([[c, s], [-s, c]]) / scales[i]  # output (row, col) -> input (row, col)
+        offset = centre - inverse @ (centre + shifts[i])
+        out[i] = ndimage.affine_transform(image, inverse, offset, order=1, mode="constant", cval=fill).ravel()
+    return out
+
 def mnist_phase_datasets(validation: int = 10_000, data_home: str | os.PathLike | None = None,
                          n_train: int | None = None, *, download: bool = True
                          ) -> tuple[PhaseDataset, PhaseDataset, PhaseDataset]:

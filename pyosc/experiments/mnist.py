@@ -4,27 +4,27 @@ Inputs: the 784 grey levels 0..255 as clamped phases pi (p / 255 - 1/2) in [-pi/
 arXiv 2402.08579 on MNIST's range); targets +pi/2 on the true class and -pi/2 elsewhere; readout argmax sin(phi).
 Network: layered ``[784, *hidden, 10]`` (``hidden`` = "500" or "500,200"), the paper's layered initialisation.
 Training (from the layered initialisation, or from the final parameters of an earlier history: ``init_from``):
-mini-batches of ``batch_size`` images, a fresh permutation of the training images every epoch,
-``n_inits`` random initial states per image, optionally each image moved by a random translation of up to
-``shift`` pixels (data augmentation; the uncovered pixels are background), Adam or SGD, learning rate constant or
-annealed as (1 + cos(pi t / T)) / 2 over the T iterations (``schedule="cosine"``). Model selection: the last
-``validation`` images of the training file; each epoch visits the training images in the order of a permutation
-drawn from (seed, epoch); the validation and test accuracies are evaluated after every epoch (from one random initial
-state per image) and the history records both, so that the test accuracy at the best validation epoch can be
-reported.
+mini-batches of ``batch_size`` images, a fresh permutation of the training images every epoch, ``n_inits`` random
+initial states per image, optionally each image moved by a random translation of up to ``shift`` pixels, rotated by
+up to ``rotate`` degrees and scaled by 1 +- ``scale`` (data augmentation, bilinear; the uncovered pixels are
+background), Adam or SGD, learning rate constant or annealed as (1 + cos(pi t / T)) / 2 over the T iterations
+(``schedule="cosine"``). Model selection: the last ``validation`` images of the training file; each epoch visits the
+training images in the order of a permutation drawn from (seed, epoch); the validation and test accuracies are
+evaluated after every epoch (from one random initial state per image) and the history records both, so that the test
+accuracy at the best validation epoch can be reported.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 import xarray as xr
 
 from pyosc import topology
 from pyosc.data.datasets import PhaseDataset, accuracy
-from pyosc.data.mnist import mnist_phase_datasets, translate_images
+from pyosc.data.mnist import deform_images, mnist_phase_datasets, translate_images
 from pyosc.engines import get_engine
 from pyosc.errors import InvalidInputError
 from pyosc.experiments.ep_options import EPTaskConfig
@@ -53,6 +53,10 @@ class Config(EPTaskConfig):
     n_eval: int = option(0, "validation and test images evaluated per epoch (0: all)", allowed=NON_NEGATIVE_INT)
     shift: int = option(0, "data augmentation: each training image of a batch moved by a random translation of up "
                            "to this many pixels down/up and right/left (0: none)", allowed=Interval(Integral, 0, 8))
+    rotate: float = option(0.0, "data augmentation: each training image of a batch also rotated by a random angle of "
+                                "up to this many degrees either way (0: none)", allowed=Interval(Real, 0, 45))
+    scale: float = option(0.0, "data augmentation: each training image of a batch also scaled by a random factor in "
+                               "1 +- this (0: none)", allowed=Interval(Real, 0, 0.5))
     init_from: str = option("", "history (NetCDF) of an earlier xy-mnist run of the same network whose final "
                                 "parameters start this one, with a fresh optimizer ('': the layered random "
                                 "initialisation)")
@@ -90,8 +94,13 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
         perm = np.random.default_rng([config.seed, 2, epoch]).permutation(train.x.shape[0])
         idx = perm[k * config.batch_size:(k + 1) * config.batch_size]
         x = train.x[idx]
-        if config.shift:
-            x = translate_images(x, rng.integers(-config.shift, config.shift + 1, (idx.size, 2)), -np.pi / 2)
+        if config.shift or config.rotate or config.scale:
+            shifts = rng.integers(-config.shift, config.shift + 1, (idx.size, 2))
+            if config.rotate or config.scale:
+                angles = np.deg2rad(rng.uniform(-config.rotate, config.rotate, idx.size))
+                x = deform_images(x, angles, 1 + rng.uniform(-config.scale, config.scale, idx.size), shifts, -np.pi / 2)
+            else:
+                x = translate_images(x, shifts, -np.pi / 2)
         return random_phases(rng, x, config.n_inits, topo.n_units, None), train.y[idx], idx
 
     def record(step, idx):

@@ -287,30 +287,12 @@ def encode_mnist_pixels(pixels) -> np.ndarray:
 _PHASE_OF_LEVEL = np.pi * (np.arange(256) / PIXEL_MAX - 0.5)  # the same arithmetic as the general path
 
 
-def translate_images(rows: np.ndarray, shifts: np.ndarray, fill: float) -> np.ndarray:
-    """Images ``rows`` (n, 784), each moved ``shifts[i]`` = (down, right) pixels (integers, negative: up, left);
-    the pixels uncovered at the edges take the value ``fill`` (for phase-encoded images: -pi/2, the background)."""
-    shifts = np.asarray(shifts)
-    if shifts.shape != (rows.shape[0], 2) or shifts.dtype.kind not in "iu":
-        raise InvalidInputError(f"shifts must be integers of shape ({rows.shape[0]}, 2), got {shifts.dtype} "
-                                f"{shifts.shape}")
-    h, w = IMAGE_SHAPE
-    pad = int(np.abs(shifts).max(initial=0))
-    padded = np.full((rows.shape[0], h + 2 * pad, w + 2 * pad), fill, dtype=rows.dtype)
-    padded[:, pad:pad + h, pad:pad + w] = rows.reshape(-1, h, w)
-    top, left = pad - shifts[:, 0], pad - shifts[:, 1]  # out[r, c] = image[r - down, c - right]
-    r = (top[:, None] + np.arange(h))[:, :, None]
-    c = (left[:, None] + np.arange(w))[:, None, :]
-    return padded[np.arange(rows.shape[0])[:, None, None], r, c].reshape(rows.shape[0], h * w)
-
-
-
 def deform_images(rows: np.ndarray, angles: np.ndarray, scales: np.ndarray, shifts: np.ndarray,
                   fill: float) -> np.ndarray:
     """Images ``rows`` (n, 784), each rotated by ``angles[i]`` (radians, counter-clockwise as displayed) and scaled by
-    ``scales[i]`` about the image centre, then moved by ``shifts[i]`` = (down, right) pixels; bilinear interpolation,
-    ``fill`` outside the original image (for phase-encoded images: -pi/2, the background). Phases interpolate like
-    the grey levels they encode (the encoding is linear)."""
+    ``scales[i]`` about the image centre, then moved by ``shifts[i]`` = (down, right) pixels; bilinear interpolation
+    (exact for integer shifts alone), ``fill`` outside the original image (for phase-encoded images: -pi/2, the
+    background). Phases interpolate like the grey levels they encode (the encoding is linear)."""
     from scipy import ndimage  # 0.3 s to import: only when images are deformed
 
     n = rows.shape[0]
@@ -328,6 +310,7 @@ def deform_images(rows: np.ndarray, angles: np.ndarray, scales: np.ndarray, shif
         offset = centre - inverse @ (centre + shifts[i])
         out[i] = ndimage.affine_transform(image, inverse, offset, order=1, mode="constant", cval=fill).ravel()
     return out
+
 
 def mnist_phase_datasets(validation: int = 10_000, data_home: str | os.PathLike | None = None,
                          n_train: int | None = None, *, download: bool = True

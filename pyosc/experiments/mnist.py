@@ -24,7 +24,7 @@ import xarray as xr
 
 from pyosc import topology
 from pyosc.data.datasets import PhaseDataset, accuracy
-from pyosc.data.mnist import deform_images, mnist_phase_datasets, translate_images
+from pyosc.data.mnist import deform_images, mnist_phase_datasets
 from pyosc.engines import get_engine
 from pyosc.errors import InvalidInputError
 from pyosc.experiments.ep_options import EPTaskConfig
@@ -94,13 +94,12 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
         perm = np.random.default_rng([config.seed, 2, epoch]).permutation(train.x.shape[0])
         idx = perm[k * config.batch_size:(k + 1) * config.batch_size]
         x = train.x[idx]
-        if config.shift or config.rotate or config.scale:
-            shifts = rng.integers(-config.shift, config.shift + 1, (idx.size, 2))
-            if config.rotate or config.scale:
-                angles = np.deg2rad(rng.uniform(-config.rotate, config.rotate, idx.size))
-                x = deform_images(x, angles, 1 + rng.uniform(-config.scale, config.scale, idx.size), shifts, -np.pi / 2)
-            else:
-                x = translate_images(x, shifts, -np.pi / 2)
+        if config.shift or config.rotate or config.scale:  # draws only what is asked for: earlier runs stay exact
+            n = idx.size
+            shifts = rng.integers(-config.shift, config.shift + 1, (n, 2))
+            angles = np.deg2rad(rng.uniform(-config.rotate, config.rotate, n)) if config.rotate else np.zeros(n)
+            scales = 1 + rng.uniform(-config.scale, config.scale, n) if config.scale else np.ones(n)
+            x = deform_images(x, angles, scales, shifts, -np.pi / 2)
         return random_phases(rng, x, config.n_inits, topo.n_units, None), train.y[idx], idx
 
     def record(step, idx):

@@ -59,7 +59,7 @@ best = int(np.argmax(acc["validation_accuracy"]))
 fig, ax = plt.subplots(figsize=(6, 4))
 for i, n in enumerate(restarts):
     ax.axvline(n + 0.5, color="grey", lw=0.8, ls="-.", label="restart from the final parameters" if not i else None)
-for key, label in (("train_accuracy", "training batches (free phase, before the update; as translated)"),
+for key, label in (("train_accuracy", "training batches (free phase, before the update; as augmented)"),
                    ("validation_accuracy", "validation (last 10,000 training images)"),
                    ("test_accuracy", "test (10,000 images)")):
     ax.plot(epochs, 100 * acc[key], marker="o", ms=3, label=label)

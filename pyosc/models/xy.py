@@ -13,10 +13,10 @@ Outputs are compared to target phases tau with
   * the log cost (paper's Eq. 4, for nudging)      C = -sum_k log(1 + cos(phi_k - tau_k)),
     whose force on output k is -beta tan((phi_k - tau_k)/2); it diverges at anti-alignment.
 
-All functions are pure ``jax.numpy`` functions of one parameter set ``XYParams`` and phases of shape
-``(..., N)`` (any leading batch axes); the energy, its phase derivatives and the costs are ``jax.jit``-wrapped (one
-compiled program per shape when called on arrays, inlined in the programs that call them). Energy derivatives with respect to parameters are per *pair*:
-dE/dW_ij = -cos(phi_i - phi_j) applies to both W_ij and W_ji, keeping W symmetric.
+All functions are pure ``jax.numpy`` functions of one parameter set ``XYParams`` and phases of shape ``(..., N)``
+(any leading batch axes); the energy, its phase derivatives and the costs are ``jax.jit``-wrapped (one compiled
+program per shape when called on arrays, inlined in the programs that call them). Energy derivatives with respect to
+parameters are per *pair*: dE/dW_ij = -cos(phi_i - phi_j) applies to both W_ij and W_ji, keeping W symmetric.
 """
 from __future__ import annotations
 

@@ -127,7 +127,8 @@ def implicit_gradient(model: str, params, topology: Topology, phi_free: np.ndarr
     exact when an ONN's H has even parts (where EP's energy formula is biased). Couplings per pair (both entries
     of W), as in the models' ``energy_param_grad``.
     """
-    p = _model(model)[0](**{k: jnp.asarray(v) for k, v in as_param_dict(params).items()})
+    record, _, _ = _model(model)
+    p = record(**{k: jnp.asarray(v) for k, v in as_param_dict(params).items()})
     free = tuple(int(i) for i in np.flatnonzero(~topology.clamped))
     phi = jnp.asarray(phi_free).reshape(-1, topology.n_units)
     tg = jnp.repeat(jnp.asarray(targets), phi_free.shape[1], axis=0)
@@ -140,7 +141,7 @@ def implicit_gradient(model: str, params, topology: Topology, phi_free: np.ndarr
 @partial(jax.jit, static_argnums=(0, 1, 2))
 def _implicit_gradient(model: str, free: tuple[int, ...], out: tuple[int, ...], p, phi, tg):
     """:func:`implicit_gradient` on flat states phi (B, N), targets tg (B, n_out): one compiled program."""
-    velocity = _MODELS[model][2]
+    _, _, velocity = _MODELS[model]
     free, out = np.asarray(free, dtype=int), np.asarray(out, dtype=int)
     dC = jnp.zeros_like(phi).at[:, out].set(xy.log_cost_grad(phi[:, out], tg))
     J = jax.vmap(jax.jacfwd(lambda f: velocity(f, p)))(phi)[:, free][:, :, free]

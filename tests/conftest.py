@@ -12,6 +12,10 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ["PYOSC_TESTS_OWN_JAX_CACHE"] = str(os.getpid())
     os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
     os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
+# XLA's classic CPU emitters instead of its MLIR fusion emitters: the engine's programs compile in about 60 % of the
+# time, run at the same speed, and give the same numbers up to rounding (XOR and layered EP histories within 3e-11).
+if "xla_cpu_use_fusion_emitters" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} --xla_cpu_use_fusion_emitters=false".strip()
 
 import numpy as np
 import pytest

@@ -274,7 +274,7 @@ def test_deformed_images_rotate_scale_and_move_about_the_centre(rng):
 def test_a_small_mnist_subset_trains_above_chance(tmp_path):
     """xy-mnist on 1,000 training images, [784, 64, 10], 2 epochs: the test accuracy at the best validation epoch
     is above 50 % (chance: 10 %), and the history holds the per-epoch curves; a second run starts from its final
-    parameters (``init_from``), and one of another network refuses to."""
+    parameters (``init_from``), and a narrower network refuses to."""
     from dataclasses import replace
 
     from pyosc.experiments import mnist as experiment
@@ -297,5 +297,5 @@ def test_a_small_mnist_subset_trains_above_chance(tmp_path):
     assert fine.attrs["initial_parameters_data_sha256"] == verify_netcdf(path).attrs[CHECKSUM]
     for name, value in experiment.final_parameters(fine).items():  # one Adam step of 1e-9 from the stored ones
         np.testing.assert_allclose(value, params[name], rtol=0, atol=1e-8, err_msg=name)
-    with pytest.raises(InvalidInputError, match="init_from .* not an xy-mnist history of layered:784,16,10"):
+    with pytest.raises(InvalidInputError, match="init_from .* cannot grow layered:784,64,10 into layered:784,16,10"):
         experiment.run(replace(config, hidden="16", init_from=str(path)))

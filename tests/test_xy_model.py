@@ -103,3 +103,36 @@ def test_validate_params_takes_mappings_and_names_missing_keys(net):
         xy.validate_params(p, 7)
     stacked, runs = registry.validate_params("xy", {k: np.stack([v, v]) for k, v in p._asdict().items()})
     assert runs == 2 and stacked["W"].shape == (2, 6, 6)
+
+
+@pytest.mark.parametrize("old_sizes, new_sizes", [([5, 3, 2], [5, 6, 2]), ([5, 3, 3, 2], [5, 4, 5, 2])])
+def test_grown_network_keeps_its_equilibria_and_outputs(rng, old_sizes, new_sizes):
+    """grow_layers: the old units relax, from the same initial phases, to the same equilibrium in the grown network
+    (the added units couple to the inputs and to each other only), and the trained couplings are kept."""
+    from pyosc.engines import get_engine
+
+    old, new = T.layered(old_sizes), T.layered(new_sizes)
+    p = xy.init_params(old, rng, scheme="layered")._replace(h=rng.uniform(0, 1, old.n_units))
+    grown = xy.grow_layers(p, old, new, rng)
+    assert np.array_equal(grown.W, grown.W.T) and np.all(grown.W[~new.coupling_mask] == 0)
+    starts = np.cumsum([0] + new_sizes)[:-1]
+    kept = np.concatenate([s + np.arange(n) for s, n in zip(starts, old_sizes)])
+    added = np.setdiff1d(np.arange(new.n_units), kept)
+    assert np.array_equal(grown.W[np.ix_(kept, kept)], p.W) and np.all(grown.h[added] == 0)
+    assert np.all(grown.W[np.ix_(added, kept[old_sizes[0]:])] == 0)  # not coupled to the old free units
+    assert np.all(grown.W[np.ix_(added[:new_sizes[1] - old_sizes[1]], new.input_units)] != 0)
+    phi_old = rng.uniform(-np.pi, np.pi, (20, 1, old.n_units))
+    phi_new = rng.uniform(-np.pi, np.pi, (20, 1, new.n_units))
+    phi_new[..., kept] = phi_old
+    engine = get_engine("jax")
+    before, after = engine.relax("xy", p, phi_old, old), engine.relax("xy", grown, phi_new, new)
+    assert before.converged.all() and after.converged.all()
+    np.testing.assert_allclose(np.angle(np.exp(1j * (after.phi[..., kept] - before.phi))), 0, atol=1e-6)
+
+
+def test_grow_layers_refuses_what_it_cannot_grow(rng):
+    old = T.layered([5, 4, 2])
+    p = xy.init_params(old, rng, scheme="layered")
+    for new in (T.layered([5, 3, 2]), T.layered([5, 4, 3]), T.layered([5, 4, 4, 2]), T.all_to_all(11, 5, 2)):
+        with pytest.raises(InvalidInputError, match=f"cannot grow layered:5,4,2 into {new.name}"):
+            xy.grow_layers(p, old, new, rng)

@@ -3,7 +3,8 @@
 Inputs: the 784 grey levels 0..255 as clamped phases pi (p / 255 - 1/2) in [-pi/2, pi/2] (the digits encoding of
 arXiv 2402.08579 on MNIST's range); targets +pi/2 on the true class and -pi/2 elsewhere; readout argmax sin(phi).
 Network: layered ``[784, *hidden, 10]`` (``hidden`` = "500" or "500,200"), the paper's layered initialisation.
-Training (from the layered initialisation, or from the final parameters of an earlier history: ``init_from``):
+Training (from the layered initialisation, or from the final parameters of an earlier history, ``init_from``, grown
+to wider hidden layers if it was narrower):
 mini-batches of ``batch_size`` images, a fresh permutation of the training images every epoch, ``n_inits`` random
 initial states per image, optionally each image moved by a random translation of up to ``shift`` pixels, rotated by
 up to ``rotate`` degrees and scaled by 1 +- ``scale`` (data augmentation, bilinear; the uncovered pixels are
@@ -57,8 +58,9 @@ class Config(EPTaskConfig):
                                 "up to this many degrees either way (0: none)", allowed=Interval(Real, 0, 45))
     scale: float = option(0.0, "data augmentation: each training image of a batch also scaled by a random factor in "
                                "1 +- this (0: none)", allowed=Interval(Real, 0, 0.5))
-    init_from: str = option("", "history (NetCDF) of an earlier xy-mnist run of the same network whose final "
-                                "parameters start this one, with a fresh optimizer ('': the layered random "
+    init_from: str = option("", "history (NetCDF) of an earlier xy-mnist run whose final parameters start this "
+                                "one, with a fresh optimizer: the same network, or a narrower one, grown without "
+                                "changing its outputs (pyosc.models.xy.grow_layers) ('': the layered random "
                                 "initialisation)")
 
     def __post_init__(self):
@@ -134,11 +136,18 @@ def _initial_parameters(config: Config, topo: topology.Topology) -> tuple[dict[s
     if not config.init_from:
         return xy.init_params(topo, np.random.default_rng(config.seed), scheme="layered"), {}
     ds = verify_netcdf(config.init_from)
-    if ds.attrs.get("task") != "xy-mnist" or ds.attrs.get("topology") != topo.name:
-        raise InvalidInputError(f"init_from {config.init_from!r} is a {ds.attrs.get('task')!r} history of "
-                                f"{ds.attrs.get('topology')!r}, not an xy-mnist history of {topo.name}")
-    return final_parameters(ds), {"initial_parameters_from": os.path.basename(config.init_from),
-                                  "initial_parameters_data_sha256": ds.attrs[CHECKSUM]}
+    if ds.attrs.get("task") != "xy-mnist":
+        raise InvalidInputError(f"init_from {config.init_from!r} is a {ds.attrs.get('task')!r} history, not an "
+                                "xy-mnist one")
+    params = final_parameters(ds)
+    if ds.attrs["topology"] != topo.name:
+        try:
+            params = xy.grow_layers(params, topology.from_spec(ds.attrs["topology"]), topo,
+                                    np.random.default_rng([config.seed, 3]))
+        except InvalidInputError as err:
+            raise InvalidInputError(f"init_from {config.init_from!r}: {err}") from None
+    return params, {"initial_parameters_from": os.path.basename(config.init_from),
+                    "initial_parameters_data_sha256": ds.attrs[CHECKSUM]}
 
 
 def _history(trainer: EPTrainer, topo: topology.Topology, config: Config, n_batches: int, elapsed: float,

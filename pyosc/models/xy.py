@@ -85,6 +85,34 @@ def init_params(topology: Topology, rng: np.random.Generator, *, scheme: str = "
     return XYParams(np.where(mask, W, 0.0), h, psi)
 
 
+
+def grow_layers(params, old: Topology, new: Topology, rng: np.random.Generator) -> XYParams:
+    """Parameters of the layered network ``new``, grown from those of ``old`` (same input and output layers, each
+    hidden layer at least as wide) without changing what it computes.
+
+    Unit k of a layer of ``old`` is unit k of that layer of ``new`` and keeps its parameters. The added hidden units
+    get the ``"layered"`` initialisation's couplings to the inputs and to each other (h = 0, random psi), and zero
+    couplings to the old free units: those stay where they were, so every equilibrium of ``old`` is (with the added
+    units at their own equilibrium) one of ``new``, with the same outputs. Training then couples the added units in
+    (EP's gradient on a zero coupling to an output is not zero).
+    """
+    if old.layers is None or new.layers is None or len(old.layers) != len(new.layers) \
+            or old.layers[0] != new.layers[0] or old.layers[-1] != new.layers[-1] \
+            or any(b < a for a, b in zip(old.layers, new.layers)):
+        raise InvalidInputError(f"cannot grow {old.name} into {new.name}: both must be layered, with the same input "
+                                f"and output layers and hidden layers at least as wide")
+    p = validate_params(params, old.n_units)
+    fresh = init_params(new, rng, scheme="layered")
+    starts = np.cumsum((0,) + new.layers)[:-1]
+    kept = np.concatenate([s + np.arange(n) for s, n in zip(starts, old.layers)])
+    added = np.setdiff1d(np.arange(new.n_units), kept)
+    old_free = kept[~old.clamped]
+    W, h, psi = np.array(fresh.W), np.array(fresh.h), np.array(fresh.psi)
+    W[np.ix_(added, old_free)] = W[np.ix_(old_free, added)] = 0.0
+    W[np.ix_(kept, kept)] = p.W
+    h[kept], psi[kept] = p.h, p.psi
+    return XYParams(W, h, psi)
+
 # --- energy, forces, Hessian -------------------------------------------------------------------
 
 @jax.jit

@@ -8,7 +8,9 @@
   (``scan=1000``). The paper's own code takes 403 s on this machine kind (``bench_xy.py``).
 
 Run: ``python benchmarks/bench_ep_scale.py [--methods continuation newton] [--hidden 500] [--batches 25]``.
-Prints seconds, rates and the machine's load average (timings on a loaded machine are only indicative).
+Prints seconds, rates and the machine's load average (timings on a loaded machine are only indicative). XLA runs a
+program on every CPU the process may use; XOR's tiny steps run faster on one (``taskset -c 0 python ...``: the
+threads' synchronisation costs more than they share), MNIST's on all.
 """
 from __future__ import annotations
 
@@ -125,7 +127,8 @@ def main() -> None:
     parser.add_argument("--skip", choices=("mnist", "xor"), default=None)
     parser.add_argument("--profile", action="store_true", help="also time the parts of one MNIST EP iteration")
     args = parser.parse_args()
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {os.cpu_count()} CPUs")
+    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, {len(os.sched_getaffinity(0))} of {os.cpu_count()} "
+          f"CPUs")
     for method in args.methods:
         if args.skip != "xor":
             for scan in (0, 1000):

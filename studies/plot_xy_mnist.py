@@ -38,15 +38,16 @@ def curves(path: Path) -> tuple[dict[str, np.ndarray], dict]:
                                         ("validation_accuracy", "test_accuracy")}}, config
 
 
-def chain(path: Path) -> tuple[dict[str, np.ndarray], dict, list[int]]:
-    """Accuracies per epoch of the run and of the runs it started from (oldest first), its configuration, and the
-    number of epochs before each restart."""
+def chain(path: Path) -> tuple[dict[str, np.ndarray], dict, list[tuple[int, str]]]:
+    """Accuracies per epoch of the run and of the runs it started from (oldest first), its configuration, and each
+    restart: the number of epochs before it and the hidden layers from then on where they grew (else "")."""
     acc, config = curves(path)
     if not config.get("init_from"):
         return acc, config, []
-    before, _, restarts = chain(path.parent / Path(config["init_from"]).name)
+    before, before_config, restarts = chain(path.parent / Path(config["init_from"]).name)
     n = len(before["test_accuracy"])
-    return {k: np.concatenate([before[k], acc[k]]) for k in acc}, config, restarts + [n]
+    grown = config["hidden"] if config["hidden"] != before_config["hidden"] else ""
+    return {k: np.concatenate([before[k], acc[k]]) for k in acc}, config, restarts + [(n, grown)]
 
 
 path = Path(sys.argv[1])
@@ -57,8 +58,10 @@ out = Path(sys.argv[2]) if len(sys.argv) > 2 else path.parent / f"{path.name.spl
 epochs = np.arange(1, len(acc["test_accuracy"]) + 1)
 best = int(np.argmax(acc["validation_accuracy"]))
 fig, ax = plt.subplots(figsize=(6, 4))
-for i, n in enumerate(restarts):
-    ax.axvline(n + 0.5, color="grey", lw=0.8, ls="-.", label="restart from the final parameters" if not i else None)
+for i, (n, grown) in enumerate(restarts):
+    ax.axvline(n + 0.5, color="grey", lw=0.8, ls="-." if not grown else "-",
+               label=f"restart, grown to [784,{grown},10]" if grown else
+               "restart from the final parameters" if not i else None)
 for key, label in (("train_accuracy", "training batches (free phase, before the update; as augmented)"),
                    ("validation_accuracy", "validation (last 10,000 training images)"),
                    ("test_accuracy", "test (10,000 images)")):

@@ -33,7 +33,7 @@ TASKS: dict[str, Task] = {t.name: t for t in (
                                             "Fig. 3)", ("xor",)),
     Task("xy-digits", "pyosc.experiments.digits", "8x8 digits on an XY network trained by EP (arXiv 2402.08579, "
                                                   "Table 2)", ("digits",)),
-    Task("xy-mnist", "pyosc.experiments.mnist", "MNIST on a layered XY network trained by EP (work in progress)",
+    Task("xy-mnist", "pyosc.experiments.mnist", "MNIST on a layered XY network trained by EP",
          ("mnist",)),
     Task("onn-memory", "pyosc.experiments.onn_memory", "associative memory of 5x5 letters on a phase-reduced "
                                                        "Van der Pol ONN (EP vs Hebbian)"),

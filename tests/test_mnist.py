@@ -287,7 +287,8 @@ def test_a_small_mnist_subset_trains_above_chance(tmp_path):
     assert ds.validation_accuracy.dims == ("epoch",) and ds.sizes["epoch"] == 2
     assert ds.attrs["test_accuracy_at_best_validation"] > 0.5, ds.test_accuracy.values
     assert int(ds.unconverged.sum()) == 0
-    assert ds.test_unconverged.dims == ("epoch",) and int(ds.validation_unconverged.sum() + ds.test_unconverged.sum()) == 0
+    assert ds.test_unconverged.dims == ("epoch",)
+    assert int(ds.validation_unconverged.sum() + ds.test_unconverged.sum()) == 0
     params = experiment.final_parameters(ds)  # the dense couplings, rebuilt from the stored pairs
     topo = config.network()
     assert ds.sizes["pair"] == 784 * 64 + 64 * 10 and np.all(params["W"] == params["W"].T)

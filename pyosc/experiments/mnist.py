@@ -11,8 +11,8 @@ up to ``rotate`` degrees and scaled by 1 +- ``scale`` (data augmentation, biline
 background), Adam or SGD, learning rate constant or annealed as (1 + cos(pi t / T)) / 2 over the T iterations
 (``schedule="cosine"``). Model selection: the last ``validation`` images of the training file; each epoch visits the
 training images in the order of a permutation drawn from (seed, epoch); the validation and test accuracies are
-evaluated after every epoch (from one random initial state per image) and the history records both, so that the test
-accuracy at the best validation epoch can be reported.
+evaluated after every epoch (from one random initial state per image) and the history records both, with the images
+whose relaxation missed the tolerance, so that the test accuracy at the best validation epoch can be reported.
 """
 from __future__ import annotations
 

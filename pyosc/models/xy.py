@@ -85,7 +85,6 @@ def init_params(topology: Topology, rng: np.random.Generator, *, scheme: str = "
     return XYParams(np.where(mask, W, 0.0), h, psi)
 
 
-
 def grow_layers(params, old: Topology, new: Topology, rng: np.random.Generator) -> XYParams:
     """Parameters of the layered network ``new``, grown from those of ``old`` (same input and output layers, each
     hidden layer at least as wide) without changing what it computes.
@@ -112,6 +111,7 @@ def grow_layers(params, old: Topology, new: Topology, rng: np.random.Generator) 
     W[np.ix_(kept, kept)] = p.W
     h[kept], psi[kept] = p.h, p.psi
     return XYParams(W, h, psi)
+
 
 # --- energy, forces, Hessian -------------------------------------------------------------------
 

@@ -3,15 +3,18 @@
 The stored final parameters are perturbed as a fabricated oscillator network would be, then each test image relaxes
 from one random initial state and is read out as in training (argmax sin(phi) of the outputs):
 
-* ``spread S``: every coupling and bias amplitude off by a random factor, W_ij -> W_ij (1 + S xi_ij) (xi_ij = xi_ji
-  standard normal, one draw per pair) and h_i -> h_i (1 + S xi_i); bias phases exact;
+* ``spread S``: ``CHIPS`` fabricated chips, on each every coupling and bias amplitude off by a random factor,
+  W_ij -> W_ij (1 + S xi_ij) (xi_ij = xi_ji standard normal, one draw per pair) and h_i -> h_i (1 + S xi_i); bias
+  phases exact (:func:`pyosc.models.xy.with_spread`; chip k is the draw of ``pyosc train mnist --init-spread S
+  --seed k``);
 * ``B bits``: couplings and bias amplitudes set to B-bit signed levels, as digital-to-analogue converters with B bits
   would set them: the couplings between two layers multiples of their max|W_ij| / (2^(B-1) - 1), each layer's bias
   amplitudes multiples of its max|h_i| / (2^(B-1) - 1); bias phases exact.
 
 Usage: python studies/xy_mnist_robustness.py studies/results/xy_mnist/mnist_h2000_grown.nc [N_TEST]
-(N_TEST: the first N test images, default all 10,000). Prints one line per perturbation: test accuracy, the share of
-unconverged relaxations and seconds; draws both curves in ``<history>_robustness.png`` beside the history.
+(N_TEST: the first N test images, default all 10,000). Prints one line per perturbation (test accuracy, the share
+of unconverged relaxations and seconds), the chips' mean, spread and range per S; draws both curves in
+``<history>_robustness.png`` beside the history.
 """
 import sys
 import time
@@ -27,17 +30,13 @@ from pyosc.data.mnist import mnist_phase_datasets
 from pyosc.engines import get_engine
 from pyosc.engines.base import RelaxOptions
 from pyosc.experiments.mnist import final_parameters
+from pyosc.models import xy
 from pyosc.results import read_netcdf
 from pyosc.training.ep import predict_phases
 
 SPREADS = (0.01, 0.03, 0.1, 0.3)
+CHIPS = 5
 BITS = (12, 10, 8, 6, 4)
-
-
-def spread(params: dict, s: float, rng: np.random.Generator) -> dict:
-    xi = np.triu(rng.standard_normal(params["W"].shape), 1)
-    return {**params, "W": params["W"] * (1 + s * (xi + xi.T)),
-            "h": params["h"] * (1 + s * rng.standard_normal(params["h"].shape))}
 
 
 def quantised(params: dict, bits: int, layers: tuple[int, ...]) -> dict:
@@ -64,9 +63,10 @@ n = int(sys.argv[2]) if len(sys.argv) > 2 else test.x.shape[0]
 x, labels = test.x[:n], test.labels[:n]
 options = RelaxOptions(method=config["method"], tol=config["tol"])
 engine = get_engine("jax")
-rng = np.random.default_rng(2026)
+rng = np.random.default_rng(2026)  # the initial states
 cases = [("trained parameters", params)]
-cases += [(f"spread {s:g}", spread(params, s, rng)) for s in SPREADS]
+cases += [(f"spread {s:g}, chip {k}", xy.with_spread(params, s, np.random.default_rng([k, 4]))._asdict())
+          for s in SPREADS for k in range(CHIPS)]  # chip k: the draw of xy-mnist's init_spread with seed k
 cases += [(f"{b} bits", quantised(params, b, topo.layers)) for b in BITS]
 print(f"{ds.attrs['topology']}, {n} test images, one random initial state each")
 results = {}
@@ -76,9 +76,15 @@ for name, p in cases:
     results[name] = 100 * np.mean(np.argmax(np.sin(phi[:, 0]), axis=-1) == labels)
     print(f"{name:20s} test accuracy {results[name]:6.2f} %, {100 * np.mean(~converged):.3f} % unconverged, "
           f"{time.perf_counter() - t:.0f} s", flush=True)
+chips = np.array([[results[f"spread {s:g}, chip {k}"] for k in range(CHIPS)] for s in SPREADS])
+for s, acc in zip(SPREADS, chips):
+    print(f"spread {s:g}: mean {acc.mean():.2f} %, std {acc.std(ddof=1):.2f}, min {acc.min():.2f} %, "
+          f"max {acc.max():.2f} %")
 
 fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), sharey=True)
-left.semilogx(SPREADS, [results[f"spread {s:g}"] for s in SPREADS], "o-")
+for k in range(CHIPS):
+    left.semilogx(SPREADS, chips[:, k], ".", color="C0", alpha=0.5, label="one chip" if not k else None)
+left.semilogx(SPREADS, chips.mean(axis=1), "o-", color="C0", label=f"mean of {CHIPS} chips")
 left.set(xlabel="relative spread S of couplings and bias amplitudes", ylabel="test accuracy (%)")
 right.plot(BITS, [results[f"{b} bits"] for b in BITS], "o-")
 right.set(xlabel="bits per coupling and bias amplitude")

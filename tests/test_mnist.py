@@ -274,7 +274,8 @@ def test_deformed_images_rotate_scale_and_move_about_the_centre(rng):
 def test_a_small_mnist_subset_trains_above_chance(tmp_path):
     """xy-mnist on 1,000 training images, [784, 64, 10], 2 epochs: the test accuracy at the best validation epoch
     is above 50 % (chance: 10 %), and the history holds the per-epoch curves; a second run starts from its final
-    parameters (``init_from``), and a narrower network refuses to."""
+    parameters (``init_from``; or from them with a fabrication spread, ``init_spread``), and a narrower network refuses
+    to."""
     from dataclasses import replace
 
     from pyosc.experiments import mnist as experiment
@@ -299,5 +300,8 @@ def test_a_small_mnist_subset_trains_above_chance(tmp_path):
     assert fine.attrs["initial_parameters_data_sha256"] == verify_netcdf(path).attrs[CHECKSUM]
     for name, value in experiment.final_parameters(fine).items():  # one Adam step of 1e-9 from the stored ones
         np.testing.assert_allclose(value, params[name], rtol=0, atol=1e-8, err_msg=name)
+    chip, _ = experiment.initial_parameters(replace(config, init_from=str(path), init_spread=0.1))  # in situ start
+    coupled = params["W"] != 0
+    assert 0.09 < np.std(chip.W[coupled] / params["W"][coupled]) < 0.11 and np.array_equal(chip.psi, params["psi"])
     with pytest.raises(InvalidInputError, match="init_from .* cannot grow layered:784,64,10 into layered:784,16,10"):
         experiment.run(replace(config, hidden="16", init_from=str(path)))

@@ -136,3 +136,19 @@ def test_grow_layers_refuses_what_it_cannot_grow(rng):
     for new in (T.layered([5, 3, 2]), T.layered([5, 4, 3]), T.layered([5, 4, 4, 2]), T.all_to_all(11, 5, 2)):
         with pytest.raises(InvalidInputError, match=f"cannot grow layered:5,4,2 into {new.name}"):
             xy.grow_layers(p, old, new, rng)
+
+
+def test_with_spread_perturbs_couplings_and_bias_amplitudes_only(rng):
+    """A fabricated copy: W stays symmetric and zero off the network's pairs, the relative errors of W and h have the
+    asked spread, the bias phases are exact; spread 0 is the network itself; a negative spread is refused."""
+    topo = T.layered([20, 30, 10])
+    p = xy.init_params(topo, rng, scheme="layered")._replace(h=rng.uniform(0.5, 1, topo.n_units))
+    q = xy.with_spread(p, 0.2, rng)
+    assert np.array_equal(q.W, q.W.T) and np.all(q.W[~topo.coupling_mask] == 0) and np.array_equal(q.psi, p.psi)
+    pairs = np.triu(topo.coupling_mask)
+    for error in (q.W[pairs] / p.W[pairs] - 1, q.h / p.h - 1):
+        assert abs(np.std(error) - 0.2) < 0.2 * 5 / np.sqrt(error.size) and abs(np.mean(error)) < 0.1
+    same = xy.with_spread(p, 0.0, rng)
+    assert all(np.array_equal(a, b) for a, b in zip(same, p))
+    with pytest.raises(InvalidInputError, match="spread"):
+        xy.with_spread(p, -0.1, rng)

@@ -4,7 +4,8 @@ Inputs: the 784 grey levels 0..255 as clamped phases pi (p / 255 - 1/2) in [-pi/
 arXiv 2402.08579 on MNIST's range); targets +pi/2 on the true class and -pi/2 elsewhere; readout argmax sin(phi).
 Network: layered ``[784, *hidden, 10]`` (``hidden`` = "500" or "500,200"), the paper's layered initialisation.
 Training (from the layered initialisation, or from the final parameters of an earlier history, ``init_from``, grown
-to wider hidden layers if it was narrower):
+to wider hidden layers if it was narrower; with ``init_spread``, from those parameters as a fabricated chip would
+realise them, each coupling and bias amplitude off by a random factor, to be trained in situ):
 mini-batches of ``batch_size`` images, a fresh permutation of the training images every epoch, ``n_inits`` random
 initial states per image, optionally each image moved by a random translation of up to ``shift`` pixels, rotated by
 up to ``rotate`` degrees and scaled by 1 +- ``scale`` (data augmentation, bilinear; the uncovered pixels are
@@ -62,6 +63,9 @@ class Config(EPTaskConfig):
                                 "one, with a fresh optimizer: the same network, or a narrower one, grown without "
                                 "changing its outputs (pyosc.models.xy.grow_layers) ('': the layered random "
                                 "initialisation)")
+    init_spread: float = option(0.0, "the initial couplings and bias amplitudes off by random factors 1 + this x "
+                                     "N(0, 1), as on a fabricated chip that then trains in situ (0: exact)",
+                                allowed=Interval(Real, 0, 1))
 
     def __post_init__(self):
         check_fields(self)
@@ -85,7 +89,7 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
     train, val, test = mnist_phase_datasets(validation=config.validation, n_train=config.n_train or None)
     val, test = _subset(val, config.n_eval), _subset(test, config.n_eval)
     topo = config.network()
-    params, start = _initial_parameters(config, topo)
+    params, start = initial_parameters(config)
     ep = config.ep_config(n_iterations=1, learning_rate=config.learning_rate, eval_every=0)
     n_batches = train.x.shape[0] // config.batch_size
     if n_batches < 1:
@@ -134,9 +138,19 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
     return _history(trainer, topo, config, n_batches, elapsed, start)
 
 
-def _initial_parameters(config: Config, topo: topology.Topology) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The layered random initialisation, or the final parameters of the verified history ``config.init_from`` (with
-    its checksum, for the new history's attributes)."""
+def initial_parameters(config: Config) -> tuple[xy.XYParams | dict[str, np.ndarray], dict[str, str]]:
+    """The parameters training starts from, and attributes for the history: those of :func:`_trained_or_initialised`,
+    each coupling and bias amplitude off by a random factor 1 + ``config.init_spread`` xi (drawn from the seed)."""
+    params, start = _trained_or_initialised(config, config.network())
+    if not config.init_spread:
+        return params, start
+    return xy.with_spread(params, config.init_spread, np.random.default_rng([config.seed, 4])), start
+
+
+def _trained_or_initialised(config: Config, topo: topology.Topology) -> tuple[xy.XYParams | dict[str, np.ndarray],
+                                                                              dict[str, str]]:
+    """The layered random initialisation, or the final parameters of the verified history ``config.init_from`` (grown
+    where it was narrower; with its checksum, for the new history's attributes)."""
     if not config.init_from:
         return xy.init_params(topo, np.random.default_rng(config.seed), scheme="layered"), {}
     ds = verify_netcdf(config.init_from)

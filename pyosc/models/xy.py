@@ -113,6 +113,17 @@ def grow_layers(params, old: Topology, new: Topology, rng: np.random.Generator) 
     return XYParams(W, h, psi)
 
 
+def with_spread(params, spread: float, rng: np.random.Generator) -> XYParams:
+    """A fabricated copy of a network: every coupling and bias amplitude off by a random factor,
+    W_ij (1 + spread xi_ij) (xi_ij = xi_ji standard normal) and h_i (1 + spread xi_i); the bias phases exact."""
+    p = validate_params(params)
+    if not (np.isfinite(spread) and spread >= 0):
+        raise InvalidInputError(f"spread must be finite and >= 0, got {spread!r}")
+    xi = np.triu(rng.standard_normal(p.W.shape), 1)
+    return XYParams(np.asarray(p.W) * (1 + spread * (xi + xi.T)),
+                    np.asarray(p.h) * (1 + spread * rng.standard_normal(p.h.shape)), np.asarray(p.psi))
+
+
 # --- energy, forces, Hessian -------------------------------------------------------------------
 
 @jax.jit

@@ -138,26 +138,26 @@ def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoi
     return _history(trainer, topo, config, n_batches, elapsed, start)
 
 
-def initial_parameters(config: Config) -> tuple[xy.XYParams | dict[str, np.ndarray], dict[str, str]]:
+def initial_parameters(config: Config) -> tuple[xy.XYParams, dict[str, str]]:
     """The parameters training starts from, and attributes for the history: those of :func:`_trained_or_initialised`,
     each coupling and bias amplitude off by a random factor 1 + ``config.init_spread`` xi (drawn from the seed)."""
-    params, start = _trained_or_initialised(config, config.network())
+    params, start = _trained_or_initialised(config)
     if not config.init_spread:
         return params, start
     return xy.with_spread(params, config.init_spread, np.random.default_rng([config.seed, 4])), start
 
 
-def _trained_or_initialised(config: Config, topo: topology.Topology) -> tuple[xy.XYParams | dict[str, np.ndarray],
-                                                                              dict[str, str]]:
+def _trained_or_initialised(config: Config) -> tuple[xy.XYParams, dict[str, str]]:
     """The layered random initialisation, or the final parameters of the verified history ``config.init_from`` (grown
     where it was narrower; with its checksum, for the new history's attributes)."""
+    topo = config.network()
     if not config.init_from:
         return xy.init_params(topo, np.random.default_rng(config.seed), scheme="layered"), {}
     ds = verify_netcdf(config.init_from)
     if ds.attrs.get("task") != "xy-mnist":
         raise InvalidInputError(f"init_from {config.init_from!r} is a {ds.attrs.get('task')!r} history, not an "
                                 "xy-mnist one")
-    params = final_parameters(ds)
+    params = xy.XYParams(**final_parameters(ds))
     if ds.attrs["topology"] != topo.name:
         try:
             params = xy.grow_layers(params, topology.from_spec(ds.attrs["topology"]), topo,

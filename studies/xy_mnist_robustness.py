@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from pyosc import topology
+from pyosc.data.datasets import accuracy
 from pyosc.data.mnist import mnist_phase_datasets
 from pyosc.engines import get_engine
 from pyosc.engines.base import RelaxOptions
@@ -58,9 +59,8 @@ ds = read_netcdf(sys.argv[1])
 config = ds.attrs["config"]
 topo = topology.from_spec(ds.attrs["topology"], n_inputs=784, n_outputs=10)
 params = final_parameters(ds)
-test = mnist_phase_datasets(validation=config["validation"])[2]
-n = int(sys.argv[2]) if len(sys.argv) > 2 else test.x.shape[0]
-x, labels = test.x[:n], test.labels[:n]
+test = mnist_phase_datasets(validation=config["validation"])[2].first(int(sys.argv[2]) if len(sys.argv) > 2 else 0)
+n = test.x.shape[0]
 options = RelaxOptions(method=config["method"], tol=config["tol"])
 engine = get_engine("jax")
 rng = np.random.default_rng(2026)  # the initial states
@@ -72,8 +72,8 @@ print(f"{ds.attrs['topology']}, {n} test images, one random initial state each")
 results = {}
 for name, p in cases:
     t = time.perf_counter()
-    phi, converged = predict_phases(engine, p, topo, x, rng, options)
-    results[name] = 100 * np.mean(np.argmax(np.sin(phi[:, 0]), axis=-1) == labels)
+    phi, converged = predict_phases(engine, p, topo, test.x, rng, options)
+    results[name] = 100 * float(accuracy(phi, test))
     print(f"{name:20s} test accuracy {results[name]:6.2f} %, {100 * np.mean(~converged):.3f} % unconverged, "
           f"{time.perf_counter() - t:.0f} s", flush=True)
 chips = np.array([[results[f"spread {s:g}, chip {k}"] for k in range(CHIPS)] for s in SPREADS])

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 
+from pyosc.data.datasets import accuracy
 from pyosc.data.mnist import mnist_phase_datasets
 from pyosc.engines import get_engine
 from pyosc.engines.base import RelaxOptions
@@ -23,5 +24,5 @@ _, validation, test = mnist_phase_datasets(validation=config.validation)
 for name, data in (("validation", validation), ("test", test)):
     phi, converged = predict_phases(get_engine("jax"), params, config.network(), data.x, np.random.default_rng(0),
                                     RelaxOptions(method=config.method, tol=config.tol))
-    correct = np.argmax(np.sin(phi[:, 0]), axis=-1) == data.labels
-    print(f"{name}: {100 * correct.mean():.2f} %, {np.sum(~converged)} of {correct.size} relaxations unconverged")
+    print(f"{name}: {100 * float(accuracy(phi, data)):.2f} %, {np.sum(~converged)} of {converged.size} relaxations "
+          f"unconverged")

@@ -36,6 +36,12 @@ class PhaseDataset:
     labels: np.ndarray
     name: str
 
+    def first(self, n: int) -> "PhaseDataset":
+        """The first ``n`` samples (all of them for ``n`` = 0 or at least their number)."""
+        if not n or n >= self.x.shape[0]:
+            return self
+        return PhaseDataset(self.x[:n], self.y[:n], self.labels[:n], self.name)
+
 
 def xor() -> PhaseDataset:
     """The four XOR patterns with True = +pi/2, False = -pi/2; one output."""

@@ -77,17 +77,13 @@ class Config(EPTaskConfig):
         return topology.from_spec(f"layered:784,{self.hidden},10", n_inputs=784, n_outputs=10)
 
 
-def _subset(data: PhaseDataset, n: int) -> PhaseDataset:
-    return data if not n or n >= data.x.shape[0] else PhaseDataset(data.x[:n], data.y[:n], data.labels[:n], data.name)
-
-
 def run(config: Config, *, checkpoint: str | os.PathLike | None = None, checkpoint_seconds: float = 120.0,
         progress: bool | Progress = False, engine=None) -> xr.Dataset:
     """Train; the history holds the free-phase distance per iteration and the validation and test accuracies per
     epoch."""
     engine = get_engine(engine)
     train, val, test = mnist_phase_datasets(validation=config.validation, n_train=config.n_train or None)
-    val, test = _subset(val, config.n_eval), _subset(test, config.n_eval)
+    val, test = val.first(config.n_eval), test.first(config.n_eval)
     topo = config.network()
     params, start = initial_parameters(config)
     ep = config.ep_config(n_iterations=1, learning_rate=config.learning_rate, eval_every=0)
